@@ -1,0 +1,51 @@
+//! `devhost build | up`: the Spin verbs this host mirrors.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _};
+
+const USAGE: &str = "usage:
+  devhost build [--manifest spin.toml]
+  devhost up [--manifest spin.toml] [--listen 127.0.0.1:3000] [--cache-dir DIR]
+             [--max-body-bytes N] [--max-instances N]";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let verb = args.next().unwrap_or_default();
+    let mut manifest = PathBuf::from("spin.toml");
+    let mut listen: SocketAddr = "127.0.0.1:3000".parse()?;
+    let mut cache_dir: Option<PathBuf> = None;
+    let mut max_body_bytes: Option<usize> = None;
+    let mut max_instances: Option<u32> = None;
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{flag} needs a value\n{USAGE}"));
+        match flag.as_str() {
+            "--manifest" | "-f" => manifest = PathBuf::from(value()?),
+            "--listen" => listen = value()?.parse().context("--listen takes HOST:PORT")?,
+            "--cache-dir" => cache_dir = Some(PathBuf::from(value()?)),
+            "--max-body-bytes" => max_body_bytes = Some(value()?.parse()?),
+            "--max-instances" => max_instances = Some(value()?.parse()?),
+            other => bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    match verb.as_str() {
+        "build" => devhost::build::build_all(&manifest),
+        "up" => {
+            let mut options = devhost::HostOptions::new(manifest, listen);
+            options.cache_dir = cache_dir;
+            if let Some(bytes) = max_body_bytes {
+                options.http.max_body_bytes = bytes;
+            }
+            if let Some(count) = max_instances {
+                options.runtime.max_instances = count;
+            }
+            let host = devhost::RunningHost::start(options).await?;
+            eprintln!("Serving http://{}", host.addr());
+            host.wait().await;
+            Ok(())
+        }
+        _ => bail!("{USAGE}"),
+    }
+}

@@ -1,0 +1,170 @@
+//! The project's commands: `cargo xtask build | up | test | bench`.
+//!
+//! Each installs what it needs first (the wasm target), so that a fresh
+//! machine needs nothing but Rust and a running Postgres.
+
+mod bench;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{bail, Context as _};
+
+const USAGE: &str = "usage: cargo xtask <command>
+  build                     build every wasm component (release, wasm32-wasip2)
+  up [--listen ADDR]        build, migrate the local database, serve spin.toml (default 127.0.0.1:3000)
+  test                      run every test: unit, host, end-to-end through the wasm
+  bench [--json FILE]       start a host on a fresh database and print throughput and latency";
+
+/// The database `up` uses when `SPIN_VARIABLE_DATABASE_URL` is not set.
+const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/livekit_dev";
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        bail!("{USAGE}");
+    };
+    match command.as_str() {
+        "build" => build(),
+        "up" => up(rest),
+        "test" => test(rest),
+        "bench" => bench::run(rest),
+        _ => bail!("{USAGE}"),
+    }
+}
+
+fn root() -> PathBuf {
+    e2e::paths::repo_root()
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+}
+
+fn run(mut command: Command) -> anyhow::Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("running {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Installs the wasm target when it is missing.
+fn ensure_wasm_target() -> anyhow::Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("running rustup (is Rust installed with rustup?)")?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|line| line.trim() == "wasm32-wasip2")
+    {
+        return Ok(());
+    }
+    eprintln!("Installing the wasm32-wasip2 target");
+    let mut command = Command::new("rustup");
+    command.args(["target", "add", "wasm32-wasip2"]);
+    run(command)
+}
+
+/// Every wasm package: the application's functions and the host's test guests.
+fn wasm_packages() -> anyhow::Result<Vec<String>> {
+    let mut packages = Vec::new();
+    for dir in ["functions", "crates/devhost/test-components"] {
+        let Ok(entries) = std::fs::read_dir(root().join(dir)) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry?.path();
+            if path.join("Cargo.toml").exists() {
+                if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+                    packages.push(name.to_owned());
+                }
+            }
+        }
+    }
+    packages.sort();
+    Ok(packages)
+}
+
+/// Builds every component in one cargo invocation (faster than one per
+/// component, and the same artefacts `spin build` produces).
+fn build() -> anyhow::Result<()> {
+    ensure_wasm_target()?;
+    let mut command = cargo();
+    command
+        .current_dir(root())
+        .args(["build", "--target", "wasm32-wasip2", "--release"]);
+    for package in wasm_packages()? {
+        command.args(["-p", &package]);
+    }
+    run(command)
+}
+
+fn up(args: &[String]) -> anyhow::Result<()> {
+    let mut listen = "127.0.0.1:3000".to_owned();
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        match flag.as_str() {
+            "--listen" => listen = args.next().context("--listen needs HOST:PORT")?.clone(),
+            other => bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    let listen = listen.parse().context("--listen takes HOST:PORT")?;
+    build()?;
+    let database_url =
+        std::env::var("SPIN_VARIABLE_DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        // Serve even when the database is down: /health then answers 503 and
+        // the components report the outage, which is what an operator needs.
+        if let Err(error) = prepare_database(&database_url).await {
+            eprintln!("warning: database not prepared, serving anyway: {error:#}");
+        }
+        let mut options = devhost::HostOptions::new(root().join("spin.toml"), listen);
+        options.cache_dir = Some(e2e::paths::compile_cache());
+        let env_url = database_url.clone();
+        // The process environment wins, as in Spin; the database URL defaults
+        // to the one just migrated.
+        options.env = Box::new(move |name| {
+            std::env::var(name)
+                .ok()
+                .or_else(|| (name == "SPIN_VARIABLE_DATABASE_URL").then(|| env_url.clone()))
+        });
+        let host = devhost::RunningHost::start(options).await?;
+        println!("Serving http://{}", host.addr());
+        for trigger in ["/health"] {
+            println!("  http://{}{}", host.addr(), trigger);
+        }
+        host.wait().await;
+        anyhow::Ok(())
+    })
+}
+
+/// Creates the database if needed and applies the migrations.
+async fn prepare_database(url: &str) -> anyhow::Result<()> {
+    migrate::ensure_database(url).await?;
+    let mut client = migrate::connect(url).await?;
+    let applied = migrate::apply(&mut client, &root().join("migrations")).await?;
+    if !applied.is_empty() {
+        eprintln!("Applied migrations {applied:?}");
+    }
+    Ok(())
+}
+
+fn test(args: &[String]) -> anyhow::Result<()> {
+    build()?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime
+        .block_on(migrate::connect(&e2e::db::server_url()))
+        .context("the tests need PostgreSQL; none answered")?;
+    let mut command = cargo();
+    command.current_dir(root()).args(["test", "--workspace", "--exclude", "xtask"]);
+    for package in wasm_packages()? {
+        command.args(["--exclude", &package]);
+    }
+    command.args(args);
+    run(command)
+}
