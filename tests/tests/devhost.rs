@@ -1,0 +1,321 @@
+//! The devhost's capabilities, proven through the probe guest.
+
+use std::collections::BTreeMap;
+
+use e2e::db::TestDb;
+use e2e::host::{vars, TestHost};
+use e2e::manifests::{probe_app, TempManifest};
+use serde_json::Value;
+
+async fn probe_host(allowed: &[&str], extra: &[(&str, &str)]) -> (TestHost, TempManifest) {
+    let manifest = TempManifest::write(&probe_app(allowed)).unwrap();
+    let mut variables = vars([("secret_token", "s3cret")]);
+    for (name, value) in extra {
+        variables.insert((*name).to_owned(), (*value).to_owned());
+    }
+    let host = TestHost::start(&manifest.path, variables).await.unwrap();
+    (host, manifest)
+}
+
+async fn get_json(host: &TestHost, path: &str) -> (u16, Value) {
+    let response = host.client.get(host.url(path)).send().await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap();
+    let json = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path}: not JSON: {body}"));
+    (status, json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_pick_the_most_specific_and_set_spin_headers() {
+    let (host, _manifest) = probe_host(&[], &[]).await;
+
+    let response = host
+        .client
+        .post(host.url("/probe/abc/x/y?q=1"))
+        .header("spin-path-info", "/spoofed")
+        .body("12345")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let echo: Value = response.json().await.unwrap();
+    let headers = &echo["headers"];
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["bodyLength"], 5);
+    assert_eq!(headers["spin-path-info"], "/x/y");
+    assert_eq!(headers["spin-matched-route"], "/probe/:name/...");
+    assert_eq!(headers["spin-raw-component-route"], "/probe/:name/...");
+    assert_eq!(headers["spin-component-route"], "/probe/:name");
+    assert_eq!(headers["spin-path-match-name"], "abc");
+    assert_eq!(headers["spin-base-path"], "/");
+    assert_eq!(headers["spin-full-url"], format!("{}/probe/abc/x/y?q=1", host.base_url));
+    assert!(headers["spin-client-addr"].as_str().unwrap().starts_with("127.0.0.1:"));
+
+    let (_, echo) = get_json(&host, "/other/path").await;
+    assert_eq!(echo["headers"]["spin-matched-route"], "/...");
+    assert_eq!(echo["headers"]["spin-path-info"], "/other/path");
+
+    // The exact route beats the catch-all.
+    let (status, health) = get_json(&host, "/health").await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["status"], "ok");
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_route_answers_404_json() {
+    let manifest = TempManifest::write(
+        r#"spin_manifest_version = 2
+[application]
+name = "only-health"
+[[trigger.http]]
+route = "/health"
+component = "health"
+[component.health]
+source = "{health}"
+"#,
+    )
+    .unwrap();
+    let host = TestHost::start(&manifest.path, BTreeMap::new()).await.unwrap();
+    let (status, body) = get_json(&host, "/nothing/here").await;
+    assert_eq!(status, 404);
+    assert_eq!(body["errorCode"], "NOT_FOUND");
+    assert_eq!(body["success"], false);
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variables_come_from_defaults_env_and_the_component_map_only() {
+    let (host, _manifest) = probe_host(&[], &[]).await;
+    let (_, body) = get_json(&host, "/var?name=greeting").await;
+    assert_eq!(body["value"], "hello, world");
+    // Declared for the application but not mapped into this component.
+    let (_, body) = get_json(&host, "/var?name=secret_token").await;
+    assert!(body["error"].as_str().unwrap().contains("Undefined"), "{body}");
+    let (_, body) = get_json(&host, "/var?name=Not-Valid").await;
+    assert!(body["error"].as_str().unwrap().contains("InvalidName"), "{body}");
+    host.stop().await;
+
+    let (host, _manifest) = probe_host(&[], &[("greeting", "merhaba")]).await;
+    let (_, body) = get_json(&host, "/var?name=greeting").await;
+    assert_eq!(body["value"], "merhaba, world");
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_required_variable_without_value_stops_start_up() {
+    let manifest = TempManifest::write(&probe_app(&[])).unwrap();
+    let outcome = TestHost::start(&manifest.path, BTreeMap::new()).await;
+    let error = outcome.err().expect("start-up must fail").to_string();
+    assert!(error.contains("SPIN_VARIABLE_SECRET_TOKEN"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_round_trips_every_value_type() {
+    let db = TestDb::empty().await.unwrap();
+    let (host, _manifest) = probe_host(&[], &[("db_url", &db.url)]).await;
+    let (status, body) = get_json(&host, "/pg/roundtrip").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["columns"],
+        serde_json::json!([
+            "t:DbDataType::Str",
+            "i:DbDataType::Int32",
+            "b:DbDataType::Int64",
+            "flag:DbDataType::Boolean",
+            "f:DbDataType::Floating64",
+            "u:DbDataType::Uuid",
+            "j:DbDataType::Jsonb",
+            "n:DbDataType::Str",
+            "s:DbDataType::Int16",
+            "r:DbDataType::Floating32",
+            "ts:DbDataType::Datetime"
+        ]),
+        "{body}"
+    );
+    assert_eq!(
+        body["values"],
+        serde_json::json!([
+            "DbValue::Str(\"héllo\")",
+            "DbValue::Int32(-7)",
+            "DbValue::Int64(1099511627776)",
+            "DbValue::Boolean(true)",
+            "DbValue::Floating64(2.5)",
+            "DbValue::Uuid(\"7f1c2b0e-3c1d-4b6a-9a51-0e7c5f1d2a3b\")",
+            "Jsonb({\"a\":[1,2]})",
+            "DbValue::DbNull",
+            "DbValue::Int16(12)",
+            "DbValue::Floating32(0.5)",
+            "DbValue::Datetime((2024, 1, 2, 1, 4, 5, 500000000))"
+        ]),
+        "{body}"
+    );
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_failures_are_clean_errors_for_the_guest() {
+    let db = TestDb::empty().await.unwrap();
+    let (host, _manifest) = probe_host(&[], &[("db_url", &db.url)]).await;
+    let (status, body) = get_json(&host, "/pg/bad").await;
+    assert_eq!(status, 200);
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("QueryFailed") && error.contains("nowhere_at_all"), "{error}");
+    assert!(error.contains("42P01"), "the SQLSTATE reaches the guest: {error}");
+    host.stop().await;
+
+    // Allowed but nobody listening: a connection error, not a host crash.
+    let (host, _manifest) = probe_host(
+        &[],
+        &[("db_url", "postgres://postgres@127.0.0.1:1/nope"), ("db_host", "127.0.0.1:1")],
+    )
+    .await;
+    let (_, body) = get_json(&host, "/pg/roundtrip").await;
+    assert!(body["error"].as_str().unwrap().contains("ConnectionFailed"), "{body}");
+    let (status, body) = get_json(&host, "/health").await;
+    assert_eq!((status, body["database"].as_str()), (503, Some("unreachable")));
+    host.stop().await;
+
+    // Listening but not in allowed_outbound_hosts: refused as Spin refuses it.
+    let (host, _manifest) = probe_host(&[], &[("db_url", &db.url), ("db_host", "127.0.0.1:5433")]).await;
+    let (_, body) = get_json(&host, "/pg/roundtrip").await;
+    assert!(body["error"].as_str().unwrap().contains("is not permitted"), "{body}");
+    host.stop().await;
+}
+
+/// A local HTTP server that answers 204 to everything.
+async fn tiny_server() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { break };
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|_request| async {
+                    let mut response = hyper::Response::new(http_body_util::Empty::<bytes::Bytes>::new());
+                    *response.status_mut() = hyper::StatusCode::NO_CONTENT;
+                    Ok::<_, std::convert::Infallible>(response)
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_http_is_limited_to_allowed_hosts() {
+    let allowed = tiny_server().await;
+    let refused = tiny_server().await;
+    let pattern = format!("http://127.0.0.1:{}", allowed.port());
+    let (host, _manifest) = probe_host(&[&pattern], &[]).await;
+
+    let (_, body) = get_json(&host, &format!("/fetch?url=http://127.0.0.1:{}/x", allowed.port())).await;
+    assert_eq!(body["status"], 204, "{body}");
+
+    let (_, body) = get_json(&host, &format!("/fetch?url=http://127.0.0.1:{}/x", refused.port())).await;
+    assert!(body["error"].as_str().unwrap().contains("HttpRequestDenied"), "{body}");
+    let (_, body) = get_json(&host, "/fetch?url=https://example.com/").await;
+    assert!(body["error"].as_str().unwrap().contains("HttpRequestDenied"), "{body}");
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trap_answers_500_json_and_the_next_request_succeeds() {
+    let (host, _manifest) = probe_host(&[], &[]).await;
+    let (status, body) = get_json(&host, "/trap").await;
+    assert_eq!(status, 500);
+    assert_eq!(body["errorCode"], "INTERNAL_ERROR");
+    assert_eq!(body["success"], false);
+    let (status, _) = get_json(&host, "/empty").await;
+    assert_eq!(status, 200);
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_limit_get_413() {
+    let manifest = TempManifest::write(&probe_app(&[])).unwrap();
+    let mut options = e2e::host::options(&manifest.path, vars([("secret_token", "x")]));
+    options.http.max_body_bytes = 1024;
+    let host = TestHost::start_with(options).await.unwrap();
+
+    let declared = host.client.post(host.url("/echo")).body(vec![b'a'; 2000]).send().await.unwrap();
+    assert_eq!(declared.status(), 413);
+    let body: Value = declared.json().await.unwrap();
+    assert_eq!(body["errorCode"], "PAYLOAD_TOO_LARGE");
+
+    // Chunked, so the size is only known while reading.
+    let chunks = futures_util::stream::iter([vec![b'a'; 700], vec![b'b'; 700]].map(Ok::<_, std::io::Error>));
+    let streamed = host
+        .client
+        .post(host.url("/echo"))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), 413);
+
+    let small = host.client.post(host.url("/echo")).body(vec![b'a'; 1000]).send().await.unwrap();
+    assert_eq!(small.status(), 200);
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_requests_are_all_answered() {
+    let (host, _manifest) = probe_host(&[], &[]).await;
+    let url = host.url("/empty");
+    let report = e2e::load::run(100, 100, std::sync::Arc::new(move |client, _| client.get(&url))).await;
+    assert_eq!(report.statuses.get(&200), Some(&100), "{report:?}");
+    assert_eq!(report.errors, 0);
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cron_fires_on_schedule_and_survives_a_failing_run() {
+    let db = TestDb::empty().await.unwrap();
+    db.client()
+        .await
+        .unwrap()
+        .batch_execute("CREATE TABLE probe_rows (value text NOT NULL)")
+        .await
+        .unwrap();
+    let manifest = TempManifest::write(&probe_app(&[])).unwrap();
+    let mut options = e2e::host::options(&manifest.path, vars([("secret_token", "x"), ("db_url", &db.url)]));
+    options.run_cron_schedules = true;
+    let host = TestHost::start_with(options).await.unwrap();
+
+    // The schedule fires every second: wait for a row, with a deadline.
+    let client = db.client().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let count: i64 = client
+            .query_one("SELECT count(*) FROM probe_rows WHERE value LIKE 'cron:%'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if count > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "cron never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (runs, failures) = host.host().cron_counts("probe").unwrap();
+    assert!(runs >= 1 && failures == 0, "{runs} runs, {failures} failures");
+    host.stop().await;
+
+    let manifest = TempManifest::write(&probe_app(&[])).unwrap();
+    let options = e2e::host::options(
+        &manifest.path,
+        vars([("secret_token", "x"), ("db_url", &db.url), ("cron_fail", "true")]),
+    );
+    let host = TestHost::start_with(options).await.unwrap();
+    let outcome = host.host().fire_cron("probe").await.unwrap();
+    assert_eq!(outcome, Err("asked to fail".to_owned()));
+    assert_eq!(host.host().cron_counts("probe"), Some((1, 1)));
+    // The HTTP side is unaffected by a failing cron run.
+    let (status, _) = get_json(&host, "/empty").await;
+    assert_eq!(status, 200);
+    host.stop().await;
+}
