@@ -1,1 +1,19 @@
+//! The domain core of the LiveKit backend.
+//!
+//! Plain Rust with no I/O: callers pass in the clock, ids and randomness, and
+//! carry out the effects (SQL, HTTP) that this crate describes. It compiles for
+//! the host (fast unit tests) and for `wasm32-wasip2` (the components).
 
+mod enum_str;
+
+pub mod access;
+pub mod auth;
+pub mod call;
+pub mod errors;
+pub mod hs256;
+pub mod ids;
+pub mod livekit_token;
+pub mod requests;
+pub mod roomservice;
+pub mod session;
+pub mod time;

@@ -1,0 +1,212 @@
+//! Request bodies: strict decoding into domain types.
+//!
+//! Every failure is INVALID_REQUEST with a `field` and an English `details`
+//! for the app's developers. Unknown fields are ignored so that an older
+//! server accepts a newer app's extra fields.
+
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::errors::{ApiError, ErrorCode};
+use crate::session::{SessionAccess, SessionType, MAX_PRICE_COINS};
+
+/// The largest request body any JSON endpoint reads.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// What `POST /get-livekit-token` asks a token for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenTarget {
+    Session(Uuid),
+    Call(Uuid),
+}
+
+/// `POST /live-session-start`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartSession {
+    pub session_type: SessionType,
+    pub access: SessionAccess,
+    pub price_coins: i64,
+    pub title: Option<String>,
+}
+
+/// `POST /live-session-end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EndSession {
+    pub session_id: Uuid,
+}
+
+const MAX_TITLE_CHARS: usize = 200;
+
+/// An INVALID_REQUEST naming the offending field.
+pub fn invalid(field: &str, details: &str) -> ApiError {
+    ApiError::new(ErrorCode::InvalidRequest).with_field("field", field).with_field("details", details)
+}
+
+/// The body as a JSON object, or INVALID_REQUEST.
+pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(invalid("body", "body too large"));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(invalid("body", "body must be a JSON object")),
+        Err(_) => Err(invalid("body", "body is not valid JSON")),
+    }
+}
+
+impl TokenTarget {
+    /// `{"sessionId": uuid}` or `{"callId": uuid}`: exactly one of them.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let object = json_object(body)?;
+        let session = optional_uuid(&object, "sessionId")?;
+        let call = optional_uuid(&object, "callId")?;
+        match (session, call) {
+            (Some(id), None) => Ok(Self::Session(id)),
+            (None, Some(id)) => Ok(Self::Call(id)),
+            (Some(_), Some(_)) => Err(invalid("sessionId", "send either sessionId or callId, not both")),
+            (None, None) => Err(invalid("sessionId", "sessionId or callId is required")),
+        }
+    }
+}
+
+impl StartSession {
+    /// `{"type", "access"?, "priceCoins"?, "title"?}`; `access` defaults to `public`;
+    /// `priceCoins` is required (1..=1,000,000) for `paid` and must be absent or 0 otherwise.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let object = json_object(body)?;
+        let session_type = match optional_str(&object, "type")? {
+            Some(text) => SessionType::parse(text).ok_or_else(|| invalid("type", "type must be video_live or audio_live"))?,
+            None => return Err(invalid("type", "type is required")),
+        };
+        let access = match optional_str(&object, "access")? {
+            Some(text) => SessionAccess::parse(text).ok_or_else(|| invalid("access", "access must be public, subscribers or paid"))?,
+            None => SessionAccess::Public,
+        };
+        let price_coins = match object.get("priceCoins") {
+            None | Some(Value::Null) => 0,
+            Some(value) => value.as_i64().ok_or_else(|| invalid("priceCoins", "priceCoins must be an integer"))?,
+        };
+        match access {
+            SessionAccess::Paid if !(1..=MAX_PRICE_COINS).contains(&price_coins) => {
+                return Err(invalid("priceCoins", "a paid session needs priceCoins between 1 and 1000000"));
+            }
+            SessionAccess::Public | SessionAccess::Subscribers if price_coins != 0 => {
+                return Err(invalid("priceCoins", "priceCoins is only for paid sessions"));
+            }
+            _ => {}
+        }
+        let title = match optional_str(&object, "title")? {
+            Some(text) if text.chars().count() > MAX_TITLE_CHARS => {
+                return Err(invalid("title", "title is longer than 200 characters"));
+            }
+            Some(text) if text.chars().any(char::is_control) => {
+                return Err(invalid("title", "title contains control characters"));
+            }
+            Some(text) => Some(text.trim().to_owned()).filter(|t| !t.is_empty()),
+            None => None,
+        };
+        Ok(Self { session_type, access, price_coins, title })
+    }
+}
+
+impl EndSession {
+    /// `{"sessionId": uuid}`.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let object = json_object(body)?;
+        let session_id = optional_uuid(&object, "sessionId")?.ok_or_else(|| invalid("sessionId", "sessionId is required"))?;
+        Ok(Self { session_id })
+    }
+}
+
+/// A string field; absent and `null` are `None`, any other type is an error.
+pub fn optional_str<'a>(object: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, ApiError> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err(invalid(field, &format!("{field} must be a string"))),
+    }
+}
+
+/// A uuid field in its canonical hyphenated form.
+pub fn optional_uuid(object: &Map<String, Value>, field: &str) -> Result<Option<Uuid>, ApiError> {
+    let Some(text) = optional_str(object, field)? else {
+        return Ok(None);
+    };
+    // Only the 36-character hyphenated form: the app always sends it, and one
+    // spelling per id keeps logs and room names greppable.
+    if text.len() != 36 {
+        return Err(invalid(field, &format!("{field} must be a uuid")));
+    }
+    Uuid::try_parse(text).map(Some).map_err(|_| invalid(field, &format!("{field} must be a uuid")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "0b7e6a52-3f43-4a8e-9d55-5f0d3c3e1c2a";
+
+    fn check_target(body: &str, expected: Result<TokenTarget, &str>) {
+        let got = TokenTarget::parse(body.as_bytes()).map_err(|e| {
+            assert_eq!(e.code(), ErrorCode::InvalidRequest);
+            e.body(crate::errors::Language::En)["field"].as_str().unwrap().to_owned()
+        });
+        assert_eq!(got, expected.map_err(str::to_owned), "{body}");
+    }
+
+    #[test]
+    fn token_targets() {
+        let id = Uuid::parse_str(ID).unwrap();
+        check_target(&format!(r#"{{"sessionId":"{ID}"}}"#), Ok(TokenTarget::Session(id)));
+        check_target(&format!(r#"{{"callId":"{ID}","extra":1}}"#), Ok(TokenTarget::Call(id)));
+        check_target(&format!(r#"{{"callId":"{ID}","sessionId":null}}"#), Ok(TokenTarget::Call(id)));
+        check_target(&format!(r#"{{"callId":"{ID}","sessionId":"{ID}"}}"#), Err("sessionId"));
+        check_target("{}", Err("sessionId"));
+        check_target("", Err("body"));
+        check_target("{", Err("body"));
+        check_target("[]", Err("body"));
+        check_target("null", Err("body"));
+        check_target(r#"{"sessionId": 5}"#, Err("sessionId"));
+        check_target(r#"{"sessionId": ["x"]}"#, Err("sessionId"));
+        check_target(r#"{"sessionId": "not-a-uuid"}"#, Err("sessionId"));
+        check_target(r#"{"callId": "0b7e6a523f434a8e9d555f0d3c3e1c2a"}"#, Err("callId"));
+        check_target(r#"{"callId": "{0b7e6a52-3f43-4a8e-9d55-5f0d3c3e1c2a}"}"#, Err("callId"));
+        let big = format!(r#"{{"sessionId":"{ID}","pad":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
+        check_target(&big, Err("body"));
+        assert!(TokenTarget::parse(b"\xff\xfe").is_err());
+    }
+
+    #[test]
+    fn start_session() {
+        let parse = |s: &str| StartSession::parse(s.as_bytes());
+        let ok = parse(r#"{"type":"video_live"}"#).unwrap();
+        assert_eq!((ok.session_type, ok.access, ok.price_coins, ok.title), (SessionType::VideoLive, SessionAccess::Public, 0, None));
+        let paid = parse(r#"{"type":"audio_live","access":"paid","priceCoins":150,"title":"  Akşam  "}"#).unwrap();
+        assert_eq!((paid.access, paid.price_coins, paid.title.as_deref()), (SessionAccess::Paid, 150, Some("Akşam")));
+        for bad in [
+            r#"{}"#,
+            r#"{"type":"radio"}"#,
+            r#"{"type":1}"#,
+            r#"{"type":"video_live","access":"friends"}"#,
+            r#"{"type":"video_live","access":"paid"}"#,
+            r#"{"type":"video_live","access":"paid","priceCoins":0}"#,
+            r#"{"type":"video_live","access":"paid","priceCoins":1.5}"#,
+            r#"{"type":"video_live","access":"paid","priceCoins":"10"}"#,
+            r#"{"type":"video_live","access":"paid","priceCoins":1000001}"#,
+            r#"{"type":"video_live","priceCoins":10}"#,
+            r#"{"type":"video_live","title":5}"#,
+            r#"{"type":"video_live","title":"a\u0000b"}"#,
+        ] {
+            assert_eq!(parse(bad).unwrap_err().code(), ErrorCode::InvalidRequest, "{bad}");
+        }
+        assert!(parse(&format!(r#"{{"type":"video_live","title":"{}"}}"#, "ş".repeat(201))).is_err());
+        assert!(parse(&format!(r#"{{"type":"video_live","title":"{}"}}"#, "ş".repeat(200))).is_ok());
+    }
+
+    #[test]
+    fn end_session() {
+        assert!(EndSession::parse(format!(r#"{{"sessionId":"{ID}"}}"#).as_bytes()).is_ok());
+        assert!(EndSession::parse(br#"{"sessionId":""}"#).is_err());
+        assert!(EndSession::parse(br#"{}"#).is_err());
+    }
+}
