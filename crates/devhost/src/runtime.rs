@@ -31,6 +31,8 @@ pub struct RuntimeLimits {
     pub max_instances: u32,
     /// Linear memory one instance may grow to.
     pub max_memory_bytes: usize,
+    /// Pass the guests' stdout and stderr through (Spin logs them); tests turn it off.
+    pub guest_output: bool,
 }
 
 impl Default for RuntimeLimits {
@@ -38,6 +40,7 @@ impl Default for RuntimeLimits {
         Self {
             max_instances: 256,
             max_memory_bytes: 128 << 20,
+            guest_output: true,
         }
     }
 }
@@ -85,6 +88,7 @@ pub struct Runtime {
     pub variables: Variables,
     postgres: Postgres,
     slots: Arc<tokio::sync::Semaphore>,
+    guest_output: bool,
 }
 
 impl Runtime {
@@ -128,6 +132,7 @@ impl Runtime {
             variables,
             postgres: Postgres::default(),
             slots: Arc::new(tokio::sync::Semaphore::new(limits.max_instances as usize)),
+            guest_output: limits.guest_output,
         })
     }
 
@@ -138,11 +143,19 @@ impl Runtime {
         self.slots.clone().acquire_owned().await.expect("semaphore closed")
     }
 
+    fn wasi_ctx(&self) -> WasiCtx {
+        let mut builder = WasiCtxBuilder::new();
+        if self.guest_output {
+            builder.inherit_stdout().inherit_stderr();
+        }
+        builder.build()
+    }
+
     /// A fresh store for one invocation of `component`.
     pub fn store(&self, component: &LoadedComponent) -> Store<InstanceState> {
         let state = InstanceState {
             table: ResourceTable::new(),
-            wasi: WasiCtxBuilder::new().inherit_stdout().inherit_stderr().build(),
+            wasi: self.wasi_ctx(),
             http: WasiHttpCtx::new(),
             outbound: OutboundHttp {
                 allowed: component.allowed.clone(),
@@ -186,6 +199,8 @@ fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
     // spin-sdk 6 serves `wasi:http@0.3` but Rust's standard library inside
     // the guest still imports WASI 0.2 (io, clocks, cli, random).
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(to_anyhow)?;
+    // spin-sdk 6's own helpers (`time::sleep`) use the WASI 0.3 interfaces.
+    wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(to_anyhow)?;
     wasmtime_wasi_http::p3::add_to_linker(&mut linker).map_err(to_anyhow)?;
     crate::variables::add_to_linker(&mut linker, |state| &mut state.variables).map_err(to_anyhow)?;
     crate::postgres::add_to_linker(&mut linker, |state| PostgresView {
