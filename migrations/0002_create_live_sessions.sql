@@ -13,6 +13,9 @@ CREATE TABLE live_sessions (
     host_left_at      timestamptz,
     ended_at          timestamptz,
     end_reason        text CHECK (end_reason IN ('host_ended', 'host_timeout', 'room_finished', 'orphaned_cleanup')),
+    -- Set once LiveKit confirmed the room is gone; NULL on an ended session
+    -- means the deletion is still pending (a sweep retries it).
+    livekit_room_deleted_at timestamptz,
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
     -- A paid session has a price; a free one has none.

@@ -1,0 +1,104 @@
+//! Postgres through `spin:postgres`: connect, run, classify failures.
+
+use spin_sdk::pg::{Connection, Decode, Error, ParameterValue, PgError, QueryError, Row};
+
+use crate::{config, Failure};
+
+/// Opens a connection to variable `database_url`; unreachable → SERVICE_UNAVAILABLE.
+pub async fn connect() -> Result<Connection, Failure> {
+    let address = config::required("database_url").await?;
+    Connection::open(address)
+        .await
+        .map_err(|error| Failure::unavailable(format!("database connect: {}", describe(&error))))
+}
+
+/// Runs `statement` and collects its rows.
+pub async fn query(connection: &Connection, statement: &str, params: Vec<ParameterValue>) -> Result<Vec<Row>, DbFailure> {
+    let result = connection.query(statement, params).await.map_err(DbFailure)?;
+    result.collect().await.map_err(DbFailure)
+}
+
+/// Runs `statement` and returns the number of rows it changed.
+pub async fn execute(connection: &Connection, statement: &str, params: Vec<ParameterValue>) -> Result<u64, DbFailure> {
+    connection.execute(statement, params).await.map_err(DbFailure)
+}
+
+/// A failed statement, kept whole so a caller can look at its SQLSTATE.
+#[derive(Debug)]
+pub struct DbFailure(pub Error);
+
+impl DbFailure {
+    /// The SQLSTATE Postgres reported, e.g. `23505` for a unique violation.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match &self.0 {
+            Error::PgError(PgError::QueryFailed(QueryError::DbError(db))) => Some(db.code.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The constraint a violation names, from Postgres' structured fields.
+    pub fn constraint(&self) -> Option<&str> {
+        match &self.0 {
+            Error::PgError(PgError::QueryFailed(QueryError::DbError(db))) => {
+                db.extras.iter().find(|(key, _)| key == "constraint").map(|(_, value)| value.as_str()).or_else(|| {
+                    // Not every host reports the constraint as an extra; the message names it.
+                    db.message.split('"').nth(1)
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+impl From<DbFailure> for Failure {
+    fn from(failure: DbFailure) -> Self {
+        let connection_lost = matches!(&failure.0, Error::PgError(PgError::ConnectionFailed(_)))
+            || failure.sqlstate().is_some_and(|code| code.starts_with("08") || code == "57P01" || code == "57P03");
+        let detail = format!("database: {}", describe(&failure.0));
+        if connection_lost {
+            Failure::unavailable(detail)
+        } else {
+            Failure::internal(detail)
+        }
+    }
+}
+
+fn describe(error: &Error) -> String {
+    match error {
+        Error::PgError(PgError::QueryFailed(QueryError::DbError(db))) => format!("{} ({})", db.message, db.code),
+        other => other.to_string(),
+    }
+}
+
+/// A uuid parameter.
+pub fn uuid(value: uuid::Uuid) -> ParameterValue {
+    ParameterValue::Uuid(value.hyphenated().to_string())
+}
+
+/// A non-null column, decoded by spin-sdk. Cast uuids to `text` and
+/// integers to `bigint` in SQL so the types here stay few.
+pub fn get<T: Decode>(row: &Row, column: &str) -> Result<T, Failure> {
+    match row.get::<Option<T>>(column) {
+        Some(Some(value)) => Ok(value),
+        Some(None) => Err(Failure::internal(format!("column {column} is NULL"))),
+        None => Err(Failure::internal(format!("column {column} is missing or of another type"))),
+    }
+}
+
+/// A nullable column.
+pub fn get_optional<T: Decode>(row: &Row, column: &str) -> Result<Option<T>, Failure> {
+    row.get::<Option<T>>(column)
+        .ok_or_else(|| Failure::internal(format!("column {column} is missing or of another type")))
+}
+
+/// A uuid column cast to text, as a user id.
+pub fn user_id(row: &Row, column: &str) -> Result<domain::ids::UserId, Failure> {
+    let text: String = get(row, column)?;
+    domain::ids::UserId::parse(&text).ok_or_else(|| Failure::internal(format!("column {column} holds {text:?}, not a uuid")))
+}
+
+/// A text column holding one of an enum's stored forms.
+pub fn enum_value<T>(row: &Row, column: &str, parse: fn(&str) -> Option<T>) -> Result<T, Failure> {
+    let text: String = get(row, column)?;
+    parse(&text).ok_or_else(|| Failure::internal(format!("column {column} holds unknown value {text:?}")))
+}

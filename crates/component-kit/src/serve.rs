@@ -1,0 +1,170 @@
+//! The request wrapper every component answers through.
+
+use std::future::Future;
+use std::time::Instant;
+
+use bytes::Bytes;
+use domain::errors::{ApiError, ErrorCode, Language};
+use domain::requests::MAX_BODY_BYTES;
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use serde_json::{Map, Value};
+use spin_sdk::http::Request;
+
+/// A decoded request: its body is read (within the limit) before the handler runs.
+pub struct Incoming {
+    pub method: Method,
+    pub headers: HeaderMap,
+    pub query: String,
+    pub body: Bytes,
+    pub language: Language,
+    pub request_id: String,
+}
+
+/// A success answer.
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+/// A failed request: the error the client sees, and what only the log sees.
+pub struct Failure {
+    pub error: ApiError,
+    detail: Option<String>,
+}
+
+/// Serves one request: checks the method, reads the body (at most
+/// [`MAX_BODY_BYTES`]), runs `handler`, renders the answer or the JSON error
+/// contract, and writes one log line. `x-request-id` is echoed (or made).
+pub async fn serve<F, Fut>(component: &'static str, methods: &[Method], request: Request, handler: F) -> http::Response<Full<Bytes>>
+where
+    F: FnOnce(Incoming) -> Fut,
+    Fut: Future<Output = Result<Reply, Failure>>,
+{
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let language = Language::from_accept_language(parts.headers.get("accept-language").and_then(|v| v.to_str().ok()));
+    let request_id = request_id(&parts.headers);
+    let path = parts.uri.path().to_owned();
+    let method = parts.method.clone();
+    let outcome = if !methods.contains(&parts.method) {
+        Err(Failure::from(ErrorCode::MethodNotAllowed))
+    } else {
+        match Limited::new(body, MAX_BODY_BYTES).collect().await {
+            Ok(collected) => {
+                let incoming = Incoming {
+                    method: parts.method,
+                    headers: parts.headers,
+                    query: parts.uri.query().unwrap_or("").to_owned(),
+                    body: collected.to_bytes(),
+                    language,
+                    request_id: request_id.clone(),
+                };
+                handler(incoming).await
+            }
+            Err(_) => Err(Failure::from(domain::requests::invalid("body", "body too large or unreadable"))),
+        }
+    };
+    let (status, body, retry_after, error_code, detail) = match outcome {
+        Ok(reply) => (reply.status, reply.body, None, None, None),
+        Err(failure) => (
+            StatusCode::from_u16(failure.error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            failure.error.body(language),
+            failure.error.retry_after_seconds(),
+            Some(failure.error.code().as_str()),
+            failure.detail,
+        ),
+    };
+    let mut fields = Map::new();
+    fields.insert("requestId".into(), request_id.clone().into());
+    fields.insert("method".into(), method.as_str().into());
+    fields.insert("path".into(), path.into());
+    fields.insert("status".into(), status.as_u16().into());
+    fields.insert("durationMs".into(), (started.elapsed().as_secs_f64() * 1000.0).into());
+    if let Some(code) = error_code {
+        fields.insert("errorCode".into(), code.into());
+    }
+    if let Some(detail) = detail {
+        fields.insert("detail".into(), detail.into());
+    }
+    let level = if status.is_server_error() { "error" } else if status.is_client_error() { "warn" } else { "info" };
+    crate::log::line(level, component, "request", fields);
+    json_response(status, &body, retry_after, &request_id)
+}
+
+fn json_response(status: StatusCode, body: &Value, retry_after: Option<u32>, request_id: &str) -> http::Response<Full<Bytes>> {
+    let mut builder = http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json; charset=utf-8")
+        .header("cache-control", "no-store");
+    if let Ok(value) = http::HeaderValue::from_str(request_id) {
+        builder = builder.header("x-request-id", value);
+    }
+    if let Some(seconds) = retry_after {
+        builder = builder.header("retry-after", seconds.to_string());
+    }
+    let bytes = Bytes::from(body.to_string());
+    builder
+        .body(Full::new(bytes.clone()))
+        // Invariant: every header above is a valid static name with a valid value.
+        .unwrap_or_else(|_| http::Response::new(Full::new(bytes)))
+}
+
+/// The caller's `x-request-id` when it is short and plain, else a new uuid.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+impl Incoming {
+    /// A header as text, when present and valid.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+}
+
+impl Reply {
+    /// `status` with `body`.
+    pub fn new(status: StatusCode, body: Value) -> Self {
+        Self { status, body }
+    }
+
+    /// 200 with `body`.
+    pub fn ok(body: Value) -> Self {
+        Self::new(StatusCode::OK, body)
+    }
+}
+
+impl Failure {
+    /// INTERNAL_ERROR; `detail` goes to the log only.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self { error: ApiError::new(ErrorCode::InternalError), detail: Some(detail.into()) }
+    }
+
+    /// SERVICE_UNAVAILABLE (a dependency is down); `detail` goes to the log only.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self { error: ApiError::new(ErrorCode::ServiceUnavailable), detail: Some(detail.into()) }
+    }
+
+    /// Adds a log-only detail.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        Self { error, detail: None }
+    }
+}
+
+impl From<ErrorCode> for Failure {
+    fn from(code: ErrorCode) -> Self {
+        Self::from(ApiError::new(code))
+    }
+}
