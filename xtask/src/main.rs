@@ -69,6 +69,16 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
     run(command)
 }
 
+/// Libraries that only make sense inside a component (they bind Spin's WIT).
+const WASM_LIBRARIES: [&str; 1] = ["component-kit"];
+
+/// What `up` uses for variables a local run needs and the environment does
+/// not set: the keys of `livekit-server --dev`, never production values.
+const DEV_DEFAULTS: [(&str, &str); 2] = [
+    ("SPIN_VARIABLE_LIVEKIT_API_KEY", "devkey"),
+    ("SPIN_VARIABLE_LIVEKIT_API_SECRET", "secret"),
+];
+
 /// Every wasm package: the application's functions and the host's test guests.
 fn wasm_packages() -> anyhow::Result<Vec<String>> {
     let mut packages = Vec::new();
@@ -132,11 +142,18 @@ fn up(args: &[String]) -> anyhow::Result<()> {
             std::env::var(name)
                 .ok()
                 .or_else(|| (name == "SPIN_VARIABLE_DATABASE_URL").then(|| env_url.clone()))
+                .or_else(|| DEV_DEFAULTS.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned()))
         });
+        for (name, value) in DEV_DEFAULTS {
+            if std::env::var(name).is_err() {
+                eprintln!("note: {name} is not set; using livekit-server --dev's {value:?}");
+            }
+        }
         let host = devhost::RunningHost::start(options).await?;
         println!("Serving http://{}", host.addr());
-        for trigger in ["/health"] {
-            println!("  http://{}{}", host.addr(), trigger);
+        let manifest = std::fs::read_to_string(root().join("spin.toml"))?;
+        for route in manifest.lines().filter_map(|line| line.trim().strip_prefix("route = ")) {
+            println!("  http://{}{}", host.addr(), route.trim_matches('"'));
         }
         host.wait().await;
         anyhow::Ok(())
@@ -162,7 +179,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         .context("the tests need PostgreSQL; none answered")?;
     let mut command = cargo();
     command.current_dir(root()).args(["test", "--workspace", "--exclude", "xtask"]);
-    for package in wasm_packages()? {
+    for package in wasm_packages()?.iter().map(String::as_str).chain(WASM_LIBRARIES) {
         command.args(["--exclude", &package]);
     }
     command.args(args);

@@ -1,0 +1,115 @@
+//! `POST /get-livekit-token`: a LiveKit token for a live session or a 1-1 call.
+//!
+//! One database round trip: the statement counts the request against the
+//! user's rate limit and loads every fact admission needs.
+
+use component_kit::{auth, config, db, serve, tokens, Failure, Incoming, Reply};
+use domain::access::{admit_to_call, admit_to_session, CallFacts, SessionFacts};
+use domain::call::{CallStatus, CallType};
+use domain::errors::ErrorCode;
+use domain::requests::TokenTarget;
+use domain::session::{SessionAccess, SessionStatus, SessionType};
+use spin_sdk::http::{IntoResponse, Method, Request};
+use spin_sdk::http_service;
+use spin_sdk::pg::Row;
+
+/// Requests per user per minute when `token_rate_limit_per_minute` is unset.
+const DEFAULT_RATE_LIMIT: u64 = 30;
+
+#[http_service]
+async fn handle(request: Request) -> impl IntoResponse {
+    serve("get-livekit-token", &[Method::POST], request, get_token).await
+}
+
+async fn get_token(incoming: Incoming) -> Result<Reply, Failure> {
+    let user = auth::user(&incoming).await?;
+    let target = TokenTarget::parse(&incoming.body)?;
+    let limit = config::positive_integer("token_rate_limit_per_minute", DEFAULT_RATE_LIMIT).await?;
+    let now = component_kit::clock::now_unix();
+    let connection = db::connect().await?;
+    let id = match target {
+        TokenTarget::Session(id) | TokenTarget::Call(id) => id,
+    };
+    let rows = db::query(&connection, &statement(target), vec![db::uuid(user.0), db::uuid(id)]).await?;
+    let row = rows.first().ok_or_else(|| Failure::internal("the rate-limit upsert returned no row"))?;
+    if db::get::<i64>(row, "hits")? > i64::try_from(limit).unwrap_or(i64::MAX) {
+        return Err(ErrorCode::RateLimited.into());
+    }
+    let display_name: String = db::get(row, "display_name")?;
+    let admission = match target {
+        TokenTarget::Session(_) => admit_to_session(user, session_facts(row)?.as_ref())?,
+        TokenTarget::Call(_) => admit_to_call(user, call_facts(row)?.as_ref())?,
+    };
+    let mut body = serde_json::json!({ "success": true });
+    tokens::merge(&mut body, tokens::participant_token(user, &display_name, &admission, now).await?);
+    Ok(Reply::ok(body))
+}
+
+/// Counts this request in the user's window (60 s from the window's first
+/// request) and joins the display name. The upsert's row lock makes parallel
+/// requests count one by one; the table is unlogged, so no WAL flush waits.
+const RATE_LIMITED_USER: &str = "
+WITH hit AS (
+    INSERT INTO token_rate_limits AS r (user_id, window_started_at, hits)
+    VALUES ($1, now(), 1)
+    ON CONFLICT (user_id) DO UPDATE SET
+        window_started_at = CASE WHEN r.window_started_at > now() - interval '60 seconds'
+                                 THEN r.window_started_at ELSE now() END,
+        hits = CASE WHEN r.window_started_at > now() - interval '60 seconds'
+                    THEN LEAST(r.hits + 1, 1000000) ELSE 1 END
+    RETURNING hits
+)
+SELECT hit.hits::bigint AS hits,
+       COALESCE(NULLIF(u.display_name, ''), $1::text) AS display_name,
+       {facts}
+FROM hit
+LEFT JOIN users u ON u.id = $1
+{join}";
+
+const SESSION_COLUMNS: &str = "s.creator_id::text AS creator_id, s.status, s.type, s.access,
+       s.price_coins::bigint AS price_coins, s.livekit_room_name,
+       EXISTS (SELECT 1 FROM subscriptions
+               WHERE subscriber_id = $1 AND creator_id = s.creator_id AND expires_at > now()) AS subscribed,
+       EXISTS (SELECT 1 FROM session_purchases WHERE session_id = s.id AND user_id = $1) AS purchased";
+const SESSION_JOIN: &str = "LEFT JOIN live_sessions s ON s.id = $2";
+
+const CALL_COLUMNS: &str = "c.caller_id::text AS caller_id, c.callee_id::text AS callee_id, c.status, c.call_type,
+       c.livekit_room_name";
+const CALL_JOIN: &str = "LEFT JOIN calls c ON c.id = $2";
+
+fn statement(target: TokenTarget) -> String {
+    let (facts, join) = match target {
+        TokenTarget::Session(_) => (SESSION_COLUMNS, SESSION_JOIN),
+        TokenTarget::Call(_) => (CALL_COLUMNS, CALL_JOIN),
+    };
+    RATE_LIMITED_USER.replace("{facts}", facts).replace("{join}", join)
+}
+
+fn session_facts(row: &Row) -> Result<Option<SessionFacts>, Failure> {
+    if db::get_optional::<String>(row, "creator_id")?.is_none() {
+        return Ok(None);
+    };
+    Ok(Some(SessionFacts {
+        creator_id: db::user_id(row, "creator_id")?,
+        status: db::enum_value(row, "status", SessionStatus::parse)?,
+        session_type: db::enum_value(row, "type", SessionType::parse)?,
+        access: db::enum_value(row, "access", SessionAccess::parse)?,
+        price_coins: db::get(row, "price_coins")?,
+        room_name: db::get(row, "livekit_room_name")?,
+        subscribed: db::get(row, "subscribed")?,
+        purchased: db::get(row, "purchased")?,
+    }))
+}
+
+fn call_facts(row: &Row) -> Result<Option<CallFacts>, Failure> {
+    if db::get_optional::<String>(row, "caller_id")?.is_none() {
+        return Ok(None);
+    };
+    Ok(Some(CallFacts {
+        caller_id: db::user_id(row, "caller_id")?,
+        callee_id: db::user_id(row, "callee_id")?,
+        status: db::enum_value(row, "status", CallStatus::parse)?,
+        call_type: db::enum_value(row, "call_type", CallType::parse)?,
+        room_name: db::get(row, "livekit_room_name")?,
+    }))
+}
