@@ -57,6 +57,8 @@ pub fn options(manifest: &Path, variables: BTreeMap<String, String>) -> devhost:
     options.cache_dir = Some(crate::paths::compile_cache());
     options.run_cron_schedules = false;
     options.runtime.max_instances = 64;
+    // Component logs would drown the test output; E2E_GUEST_LOGS=1 shows them.
+    options.runtime.guest_output = std::env::var_os("E2E_GUEST_LOGS").is_some();
     options.http.log_requests = false;
     options
 }

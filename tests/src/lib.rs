@@ -1,8 +1,12 @@
 //! The kit every end-to-end test shares: fresh databases, a devhost serving
-//! the compiled components, and paths to the build outputs.
+//! the compiled components, fakes of LiveKit, user tokens, and paths to the
+//! build outputs.
 
+pub mod app;
 pub mod db;
+pub mod fake_livekit;
 pub mod host;
-pub mod paths;
 pub mod load;
 pub mod manifests;
+pub mod paths;
+pub mod users;

@@ -6,7 +6,7 @@ use e2e::host::{vars, TestHost};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_the_database() {
     let db = TestDb::migrated().await.unwrap();
-    let host = TestHost::start(&e2e::paths::spin_toml(), vars([("database_url", &db.url)]))
+    let host = TestHost::start(&e2e::paths::spin_toml(), vars([("database_url", &db.url), ("livekit_api_key", "k"), ("livekit_api_secret", "s")]))
         .await
         .unwrap();
     let response = host.client.get(host.url("/health")).send().await.unwrap();
@@ -25,6 +25,8 @@ async fn health_is_503_when_the_database_is_unreachable_and_the_server_stays_up(
         vars([
             ("database_url", "postgres://postgres@127.0.0.1:1/nope"),
             ("database_host", "127.0.0.1:1"),
+            ("livekit_api_key", "k"),
+            ("livekit_api_secret", "s"),
         ]),
     )
     .await

@@ -1,0 +1,104 @@
+//! The real application (spin.toml) on a fresh database with a fake LiveKit.
+
+use std::collections::BTreeMap;
+
+use crate::db::TestDb;
+use crate::fake_livekit::FakeLiveKit;
+use crate::host::TestHost;
+
+/// The LiveKit keys of the test apps: `livekit-server --dev`'s 6-byte secret.
+pub const LIVEKIT_KEY: &str = "devkey";
+pub const LIVEKIT_SECRET: &str = "secret";
+pub const LIVEKIT_WS_URL: &str = "wss://livekit.test.invalid";
+
+/// A running application and everything around it.
+pub struct App {
+    pub db: TestDb,
+    pub livekit: FakeLiveKit,
+    pub host: TestHost,
+}
+
+impl App {
+    /// Starts with the standard test variables.
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts with `overrides` on top of the standard test variables.
+    pub async fn start_with(overrides: &[(&str, &str)]) -> Self {
+        let db = TestDb::migrated().await.expect("a migrated test database");
+        let livekit = FakeLiveKit::start(LIVEKIT_KEY, LIVEKIT_SECRET).await;
+        let mut variables: BTreeMap<String, String> = [
+            ("database_url", db.url.as_str()),
+            ("auth_jwt_secret", crate::users::AUTH_SECRET),
+            ("livekit_url", LIVEKIT_WS_URL),
+            ("livekit_api_url", livekit.url.as_str()),
+            ("livekit_api_key", LIVEKIT_KEY),
+            ("livekit_api_secret", LIVEKIT_SECRET),
+            ("livekit_timeout_seconds", "2"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (name, value) in overrides {
+            variables.insert((*name).to_owned(), (*value).to_owned());
+        }
+        let host = TestHost::start(&crate::paths::spin_toml(), variables).await.expect("the host starts");
+        Self { db, livekit, host }
+    }
+
+    /// POSTs `body` (JSON text) to `path` as `user` (no auth when `None`).
+    pub async fn post(&self, path: &str, authorization: Option<&str>, body: &str) -> Answer {
+        self.post_with(path, authorization, body, &[]).await
+    }
+
+    /// POSTs with extra headers.
+    pub async fn post_with(&self, path: &str, authorization: Option<&str>, body: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut request = self.host.client.post(self.host.url(path)).header("content-type", "application/json").body(body.to_owned());
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Answer::from(request.send().await.expect("the host answers")).await
+    }
+
+    /// A client on the app's database.
+    pub async fn sql(&self) -> tokio_postgres::Client {
+        self.db.client().await.expect("a database client")
+    }
+
+    /// Stops the host.
+    pub async fn stop(self) {
+        self.host.stop().await;
+    }
+}
+
+/// A received answer, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: serde_json::Value,
+}
+
+impl Answer {
+    async fn from(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("answer {status} is not JSON: {text:?}"));
+        Self { status, headers, body }
+    }
+
+    /// The `errorCode`, or "" on success.
+    pub fn code(&self) -> &str {
+        self.body["errorCode"].as_str().unwrap_or("")
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}

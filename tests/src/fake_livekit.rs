@@ -1,0 +1,145 @@
+//! A fake LiveKit server API (Twirp RoomService) on 127.0.0.1.
+//!
+//! It checks each request's bearer token with the official `livekit-api`
+//! verifier and the grant each method needs, as LiveKit does, records every
+//! request, and answers as the test sets it to: normally, with a 500, or never.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use livekit_api::access_token::{Claims, TokenVerifier};
+
+/// How the fake answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Fail,
+    Hang,
+}
+
+/// One request the fake received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub method: String,
+    pub body: serde_json::Value,
+    /// The verified claims; `None` when the token was refused (answered 401).
+    pub claims: Option<Claims>,
+}
+
+/// A running fake.
+pub struct FakeLiveKit {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct State {
+    mode: Mode,
+    received: Vec<Received>,
+    verifier: TokenVerifier,
+}
+
+impl FakeLiveKit {
+    /// Starts a fake that accepts tokens signed with `api_key` / `api_secret`.
+    pub async fn start(api_key: &str, api_secret: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let url = format!("http://{}", listener.local_addr().expect("bound address"));
+        let state = Arc::new(Mutex::new(State {
+            mode: Mode::Normal,
+            received: Vec::new(),
+            verifier: TokenVerifier::with_api_key(api_key, api_secret),
+        }));
+        let shared = state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { break };
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| answer(state.clone(), request));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { url, state, task }
+    }
+
+    /// Changes how the fake answers from now on.
+    pub fn set_mode(&self, mode: Mode) {
+        self.state.lock().expect("fake state").mode = mode;
+    }
+
+    /// Every request so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().expect("fake state").received.clone()
+    }
+
+    /// The `host:port` part, for allow-lists.
+    pub fn host(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+}
+
+impl Drop for FakeLiveKit {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn answer(
+    state: Arc<Mutex<State>>,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, std::convert::Infallible> {
+    let method = request.uri().path().rsplit('/').next().unwrap_or("").to_owned();
+    let token = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    let (mode, claims) = {
+        let mut state = state.lock().expect("fake state");
+        let claims = token.and_then(|t| state.verifier.verify(&t).ok());
+        state.received.push(Received { method: method.clone(), body: body.clone(), claims: claims.clone() });
+        (state.mode, claims)
+    };
+    match mode {
+        Mode::Hang => std::future::pending::<()>().await,
+        Mode::Fail => return Ok(twirp_error(500, "internal", "scripted failure")),
+        Mode::Normal => {}
+    }
+    let Some(claims) = claims else {
+        return Ok(twirp_error(401, "unauthenticated", "invalid token"));
+    };
+    let room = body.get("room").and_then(|r| r.as_str()).unwrap_or("");
+    let permitted = match method.as_str() {
+        "DeleteRoom" => claims.video.room_create,
+        "ListRooms" => claims.video.room_list,
+        "SendData" | "ListParticipants" => claims.video.room_admin && claims.video.room == room,
+        _ => return Ok(twirp_error(404, "bad_route", "no such method")),
+    };
+    if !permitted {
+        return Ok(twirp_error(403, "permission_denied", "missing grant"));
+    }
+    let answer = match method.as_str() {
+        "ListRooms" => serde_json::json!({ "rooms": [] }),
+        "ListParticipants" => serde_json::json!({ "participants": [] }),
+        _ => serde_json::json!({}),
+    };
+    Ok(json(200, &answer))
+}
+
+fn twirp_error(status: u16, code: &str, msg: &str) -> hyper::Response<Full<Bytes>> {
+    json(status, &serde_json::json!({ "code": code, "msg": msg }))
+}
+
+fn json(status: u16, body: &serde_json::Value) -> hyper::Response<Full<Bytes>> {
+    let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
+    response
+}
