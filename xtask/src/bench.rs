@@ -1,5 +1,7 @@
-//! `cargo xtask bench`: starts a host on a fresh database and prints
-//! requests/s and p50/p99 per route at 1 and 16 concurrent connections.
+//! `cargo xtask bench`: starts hosts on a fresh database and prints
+//! requests/s and p50/p99 per route at 1 and 16 concurrent connections:
+//! the devhost's own cost (an empty handler), `/health`, and the app's
+//! routes through the real `spin.toml` with real Postgres.
 
 use std::sync::Arc;
 
@@ -9,12 +11,27 @@ use e2e::load::{self, MakeRequest};
 struct Case {
     name: &'static str,
     path: &'static str,
+    app: App,
+}
+
+/// Which host serves a case.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum App {
+    /// The devhost's test guest: measures the host alone.
+    Probe,
+    /// The real application.
+    Real,
 }
 
 const CASES: &[Case] = &[
-    Case { name: "empty handler", path: "/empty" },
-    Case { name: "GET /health (SELECT 1)", path: "/health" },
+    Case { name: "empty handler", path: "/empty", app: App::Probe },
+    Case { name: "GET /health (SELECT 1)", path: "/health", app: App::Real },
+    Case { name: "POST /get-livekit-token", path: "/get-livekit-token", app: App::Real },
 ];
+
+/// Distinct users for token requests, so the per-user rate limit (30 a
+/// minute) is exercised but never reached.
+const TOKEN_USERS: usize = 2000;
 
 const CONCURRENCY: &[usize] = &[1, 16];
 const REQUESTS: usize = 3000;
@@ -39,13 +56,43 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             e2e::host::vars([("db_url", db.url.as_str()), ("secret_token", "bench")]),
         );
         options.runtime.max_instances = 256;
-        let host = e2e::host::TestHost::start_with(options).await?;
+        let probe = e2e::host::TestHost::start_with(options).await?;
+        let mut options = e2e::host::options(
+            &e2e::paths::spin_toml(),
+            e2e::host::vars([
+                ("database_url", db.url.as_str()),
+                ("auth_jwt_secret", e2e::users::AUTH_SECRET),
+                ("livekit_api_key", e2e::app::LIVEKIT_KEY),
+                ("livekit_api_secret", e2e::app::LIVEKIT_SECRET),
+            ]),
+        );
+        options.runtime.max_instances = 256;
+        let real = e2e::host::TestHost::start_with(options).await?;
+        let session = uuid::Uuid::new_v4();
+        db.client()
+            .await?
+            .execute(
+                "INSERT INTO live_sessions (id, creator_id, type, access, livekit_room_name) VALUES ($1, $2, 'video_live', 'public', 'live_bench')",
+                &[&session, &uuid::Uuid::new_v4()],
+            )
+            .await?;
+        let bearers: Arc<Vec<String>> = Arc::new((0..TOKEN_USERS).map(|_| e2e::users::bearer(e2e::users::new_user())).collect());
+        let token_body = serde_json::json!({ "sessionId": session }).to_string();
         let mut rows = Vec::new();
         println!("{:<28} {:>5} {:>10} {:>9} {:>9} {:>8}", "route", "conc", "req/s", "p50 ms", "p99 ms", "non-2xx");
         for case in CASES {
             for &concurrency in CONCURRENCY {
+                let host = if case.app == App::Probe { &probe } else { &real };
                 let url = host.url(case.path);
-                let make: MakeRequest = Arc::new(move |client, _| client.get(&url));
+                let make: MakeRequest = if case.path == "/get-livekit-token" {
+                    let bearers = bearers.clone();
+                    let body = token_body.clone();
+                    Arc::new(move |client, index| {
+                        client.post(&url).header("authorization", &bearers[index % bearers.len()]).body(body.clone())
+                    })
+                } else {
+                    Arc::new(move |client, _| client.get(&url))
+                };
                 load::run(WARMUP, concurrency, make.clone()).await;
                 let report = load::run(REQUESTS, concurrency, make).await;
                 let failures: usize =
@@ -72,7 +119,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 }));
             }
         }
-        host.stop().await;
+        probe.stop().await;
+        real.stop().await;
         if let Some(path) = json_out {
             std::fs::write(&path, serde_json::to_string_pretty(&rows)?)?;
             println!("wrote {path}");
