@@ -40,10 +40,24 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// A dependency (the database) is down; retry shortly.
     ServiceUnavailable,
+    /// The caller or the callee is already in an active call.
+    Busy,
+    /// The action is impossible in the call's current state (sent with `status`).
+    InvalidTransition,
+    /// The call rang out before it was accepted.
+    CallExpired,
+    /// The callee's device could not be notified in time; retry.
+    PushFailed,
+    /// The user does not exist.
+    UserNotFound,
+    /// A user tried to call themselves.
+    CannotCallSelf,
+    /// The callee has no registered device.
+    CalleeUnreachable,
 }
 
 /// Every code, for tables, docs and tests.
-pub const ALL_CODES: [ErrorCode; 15] = [
+pub const ALL_CODES: [ErrorCode; 22] = [
     ErrorCode::Unauthorized,
     ErrorCode::SessionNotFound,
     ErrorCode::SubscriptionRequired,
@@ -59,6 +73,13 @@ pub const ALL_CODES: [ErrorCode; 15] = [
     ErrorCode::AlreadyLive,
     ErrorCode::MethodNotAllowed,
     ErrorCode::ServiceUnavailable,
+    ErrorCode::Busy,
+    ErrorCode::InvalidTransition,
+    ErrorCode::CallExpired,
+    ErrorCode::PushFailed,
+    ErrorCode::UserNotFound,
+    ErrorCode::CannotCallSelf,
+    ErrorCode::CalleeUnreachable,
 ];
 
 /// The language of client-facing texts.
@@ -101,22 +122,30 @@ impl ErrorCode {
             Self::AlreadyLive => "ALREADY_LIVE",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Self::Busy => "BUSY",
+            Self::InvalidTransition => "INVALID_TRANSITION",
+            Self::CallExpired => "CALL_EXPIRED",
+            Self::PushFailed => "PUSH_FAILED",
+            Self::UserNotFound => "USER_NOT_FOUND",
+            Self::CannotCallSelf => "CANNOT_CALL_SELF",
+            Self::CalleeUnreachable => "CALLEE_UNREACHABLE",
         }
     }
 
     /// The HTTP status this code is answered with.
     pub fn http_status(self) -> u16 {
         match self {
-            Self::InvalidRequest => 400,
+            Self::InvalidRequest | Self::CannotCallSelf => 400,
             Self::Unauthorized => 401,
             Self::PaymentRequired => 402,
             Self::SubscriptionRequired | Self::Forbidden => 403,
-            Self::SessionNotFound | Self::CallNotFound => 404,
+            Self::SessionNotFound | Self::CallNotFound | Self::UserNotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::CallNotActive | Self::AlreadyLive => 409,
-            Self::SessionEnded | Self::CallEnded => 410,
+            Self::CallNotActive | Self::AlreadyLive | Self::Busy | Self::InvalidTransition | Self::CalleeUnreachable => 409,
+            Self::SessionEnded | Self::CallEnded | Self::CallExpired => 410,
             Self::RateLimited => 429,
             Self::InternalError => 500,
+            Self::PushFailed => 502,
             Self::ServiceUnavailable => 503,
         }
     }
@@ -126,7 +155,7 @@ impl ErrorCode {
         match self {
             Self::RateLimited => RetryPolicy::AfterSeconds(5),
             Self::ServiceUnavailable => RetryPolicy::AfterSeconds(5),
-            Self::InternalError => RetryPolicy::Backoff { attempts: 3 },
+            Self::InternalError | Self::PushFailed => RetryPolicy::Backoff { attempts: 3 },
             _ => RetryPolicy::Never,
         }
     }
@@ -165,6 +194,20 @@ impl ErrorCode {
             (Self::MethodNotAllowed, En) => "This request method is not supported",
             (Self::ServiceUnavailable, Tr) => "Servis geçici olarak kullanılamıyor, biraz sonra tekrar deneyin",
             (Self::ServiceUnavailable, En) => "The service is temporarily unavailable, please try again shortly",
+            (Self::Busy, Tr) => "Kullanıcı şu anda başka bir görüşmede",
+            (Self::Busy, En) => "The user is in another call",
+            (Self::InvalidTransition, Tr) => "Bu işlem aramanın şu anki durumunda yapılamaz",
+            (Self::InvalidTransition, En) => "This action is not possible in the call's current state",
+            (Self::CallExpired, Tr) => "Arama zaman aşımına uğradı",
+            (Self::CallExpired, En) => "The call has expired",
+            (Self::PushFailed, Tr) => "Arama bildirimi gönderilemedi, tekrar deneyin",
+            (Self::PushFailed, En) => "The call notification could not be delivered, please try again",
+            (Self::UserNotFound, Tr) => "Kullanıcı bulunamadı",
+            (Self::UserNotFound, En) => "User not found",
+            (Self::CannotCallSelf, Tr) => "Kendinizi arayamazsınız",
+            (Self::CannotCallSelf, En) => "You cannot call yourself",
+            (Self::CalleeUnreachable, Tr) => "Kullanıcıya şu anda ulaşılamıyor",
+            (Self::CalleeUnreachable, En) => "This user cannot be reached right now",
         }
     }
 }

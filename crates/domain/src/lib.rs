@@ -13,6 +13,7 @@ pub mod errors;
 pub mod hs256;
 pub mod ids;
 pub mod livekit_token;
+pub mod push;
 pub mod requests;
 pub mod roomservice;
 pub mod session;

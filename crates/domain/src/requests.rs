@@ -7,6 +7,7 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::call::{CallAction, CallType};
 use crate::errors::{ApiError, ErrorCode};
 use crate::session::{SessionAccess, SessionType, MAX_PRICE_COINS};
 
@@ -33,6 +34,20 @@ pub struct StartSession {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EndSession {
     pub session_id: Uuid,
+}
+
+/// `POST /call-initiate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InitiateCall {
+    pub callee_id: Uuid,
+    pub call_type: CallType,
+}
+
+/// `POST /call-action`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActOnCall {
+    pub call_id: Uuid,
+    pub action: CallAction,
 }
 
 const MAX_TITLE_CHARS: usize = 200;
@@ -115,6 +130,32 @@ impl EndSession {
         let object = json_object(body)?;
         let session_id = optional_uuid(&object, "sessionId")?.ok_or_else(|| invalid("sessionId", "sessionId is required"))?;
         Ok(Self { session_id })
+    }
+}
+
+impl InitiateCall {
+    /// `{"calleeId": uuid, "callType": "audio"|"video"}`; `callType` defaults to `audio`.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let object = json_object(body)?;
+        let callee_id = optional_uuid(&object, "calleeId")?.ok_or_else(|| invalid("calleeId", "calleeId is required"))?;
+        let call_type = match optional_str(&object, "callType")? {
+            Some(text) => CallType::parse(text).ok_or_else(|| invalid("callType", "callType must be audio or video"))?,
+            None => CallType::Audio,
+        };
+        Ok(Self { callee_id, call_type })
+    }
+}
+
+impl ActOnCall {
+    /// `{"callId": uuid, "action": "accept"|"reject"|"cancel"|"end"}`.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let object = json_object(body)?;
+        let call_id = optional_uuid(&object, "callId")?.ok_or_else(|| invalid("callId", "callId is required"))?;
+        let action = match optional_str(&object, "action")? {
+            Some(text) => CallAction::parse(text).ok_or_else(|| invalid("action", "action must be accept, reject, cancel or end"))?,
+            None => return Err(invalid("action", "action is required")),
+        };
+        Ok(Self { call_id, action })
     }
 }
 
@@ -201,6 +242,21 @@ mod tests {
         }
         assert!(parse(&format!(r#"{{"type":"video_live","title":"{}"}}"#, "ş".repeat(201))).is_err());
         assert!(parse(&format!(r#"{{"type":"video_live","title":"{}"}}"#, "ş".repeat(200))).is_ok());
+    }
+
+    #[test]
+    fn calls() {
+        let ok = InitiateCall::parse(format!(r#"{{"calleeId":"{ID}","callType":"video"}}"#).as_bytes()).unwrap();
+        assert_eq!(ok.call_type, CallType::Video);
+        assert_eq!(InitiateCall::parse(format!(r#"{{"calleeId":"{ID}"}}"#).as_bytes()).unwrap().call_type, CallType::Audio);
+        for bad in [r#"{}"#.to_owned(), format!(r#"{{"calleeId":"{ID}","callType":"fax"}}"#), r#"{"calleeId":1}"#.to_owned()] {
+            assert!(InitiateCall::parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+        let act = ActOnCall::parse(format!(r#"{{"callId":"{ID}","action":"end"}}"#).as_bytes()).unwrap();
+        assert_eq!(act.action, CallAction::End);
+        for bad in [format!(r#"{{"callId":"{ID}"}}"#), format!(r#"{{"callId":"{ID}","action":"END"}}"#), r#"{"action":"end"}"#.to_owned()] {
+            assert!(ActOnCall::parse(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 
     #[test]
