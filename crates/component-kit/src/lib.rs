@@ -6,11 +6,13 @@
 //! the component's handler loads facts, asks the domain, persists, answers.
 
 pub mod auth;
+pub mod calls;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod livekit;
 pub mod log;
+pub mod push;
 pub mod serve;
 pub mod tokens;
 

@@ -84,3 +84,12 @@ pub async fn with_timeout<T>(timeout: Duration, future: impl Future<Output = T>)
     })
     .await
 }
+
+/// Deletes `room` with retries; `Err` carries the reason for the log. A room
+/// that no longer exists counts as deleted.
+pub async fn delete_room(room: &str, now: u64) -> Result<(), String> {
+    let (service, schedule) = room_service().await.map_err(|_| "LiveKit is not configured".to_owned())?;
+    let request = service.delete_room_request(room, now).map_err(|e| e.to_string())?;
+    domain::roomservice::call(&SpinTransport, &request, schedule).await.map_err(|e| e.to_string())?;
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! Reading and moving 1-1 calls in Postgres, for every component that does.
+
+use domain::call::{CallStatus, CallType, Transition};
+use domain::ids::UserId;
+use serde_json::Value;
+use spin_sdk::pg::{Connection, ParameterValue, Row};
+use uuid::Uuid;
+
+use crate::{db, Failure};
+
+/// A call as stored, plus its JSON for answers.
+#[derive(Clone, Debug)]
+pub struct CallRow {
+    pub caller_id: UserId,
+    pub callee_id: UserId,
+    pub status: CallStatus,
+    pub call_type: CallType,
+    pub room_name: String,
+    pub room_deleted: bool,
+    /// `{"id", "callerId", "calleeId", "callType", "status", "roomName", "createdAt", ...}`.
+    pub json: Value,
+}
+
+/// The columns every call query selects (alias `c`).
+pub const CALL_COLUMNS: &str = "c.caller_id::text AS caller_id, c.callee_id::text AS callee_id, c.status, c.call_type,
+    c.livekit_room_name, c.livekit_room_deleted_at IS NOT NULL AS room_deleted,
+    json_build_object('id', c.id, 'callerId', c.caller_id, 'calleeId', c.callee_id, 'callType', c.call_type,
+        'status', c.status, 'roomName', c.livekit_room_name, 'createdAt', c.created_at, 'ringingAt', c.ringing_at,
+        'acceptedAt', c.accepted_at, 'liveAt', c.live_at, 'endedAt', c.ended_at, 'endReason', c.end_reason)::text AS call";
+
+/// Loads a call as it is.
+pub async fn load(connection: &Connection, call_id: Uuid) -> Result<Option<CallRow>, Failure> {
+    let statement = format!("SELECT {CALL_COLUMNS} FROM calls c WHERE c.id = $1");
+    let rows = db::query(connection, &statement, vec![db::uuid(call_id)]).await?;
+    rows.first().map(call_row).transpose()
+}
+
+/// Loads a call, first moving it to `missed` when it has rung longer than
+/// `ring_timeout_seconds`: every action sees deadlines as of now, not as of
+/// the last sweep. Returns the call and whether this read expired it.
+pub async fn load_expiring(connection: &Connection, call_id: Uuid, ring_timeout_seconds: u64) -> Result<Option<(CallRow, bool)>, Failure> {
+    let statement = format!(
+        "WITH expired AS (
+             UPDATE calls SET status = 'missed', end_reason = 'no_answer', ended_at = now(), updated_at = now()
+             WHERE id = $1 AND status = 'ringing' AND ringing_at <= now() - make_interval(secs => $2)
+             RETURNING *
+         )
+         SELECT {CALL_COLUMNS}, false AS expired_now FROM calls c WHERE c.id = $1 AND NOT EXISTS (SELECT 1 FROM expired)
+         UNION ALL
+         SELECT {CALL_COLUMNS}, true AS expired_now FROM expired c"
+    );
+    let rows = db::query(connection, &statement, vec![db::uuid(call_id), ParameterValue::Floating64(ring_timeout_seconds as f64)]).await?;
+    match rows.first() {
+        None => Ok(None),
+        Some(row) => Ok(Some((call_row(row)?, db::get(row, "expired_now")?))),
+    }
+}
+
+/// Applies `transition` to the call if it is still in one of `transition.from`
+/// (a guarded UPDATE: a late or repeated writer changes nothing). `None` when
+/// the call had moved on.
+pub async fn apply(connection: &Connection, call_id: Uuid, transition: &Transition) -> Result<Option<CallRow>, Failure> {
+    let statement = format!(
+        "UPDATE calls c SET status = $2, {stamp} = now(), end_reason = $3, updated_at = now()
+         WHERE c.id = $1 AND c.status = ANY($4)
+         RETURNING {CALL_COLUMNS}",
+        stamp = transition.to.timestamp_column(),
+    );
+    let from = transition.from.iter().map(|s| Some(s.as_str().to_owned())).collect();
+    let end_reason = transition.end_reason.map_or(ParameterValue::DbNull, |r| ParameterValue::Str(r.as_str().to_owned()));
+    let rows = db::query(
+        connection,
+        &statement,
+        vec![db::uuid(call_id), ParameterValue::Str(transition.to.as_str().to_owned()), end_reason, ParameterValue::ArrayStr(from)],
+    )
+    .await?;
+    rows.first().map(call_row).transpose()
+}
+
+/// Records that the call's LiveKit room is gone.
+pub async fn mark_room_deleted(connection: &Connection, call_id: Uuid) -> Result<(), Failure> {
+    db::execute(connection, "UPDATE calls SET livekit_room_deleted_at = now() WHERE id = $1 AND livekit_room_deleted_at IS NULL", vec![db::uuid(call_id)])
+        .await?;
+    Ok(())
+}
+
+/// A row selected with [`CALL_COLUMNS`].
+pub fn call_row(row: &Row) -> Result<CallRow, Failure> {
+    let json_text: String = db::get(row, "call")?;
+    Ok(CallRow {
+        caller_id: db::user_id(row, "caller_id")?,
+        callee_id: db::user_id(row, "callee_id")?,
+        status: db::enum_value(row, "status", CallStatus::parse)?,
+        call_type: db::enum_value(row, "call_type", CallType::parse)?,
+        room_name: db::get(row, "livekit_room_name")?,
+        room_deleted: db::get(row, "room_deleted")?,
+        json: serde_json::from_str(&json_text).map_err(|e| Failure::internal(format!("call json: {e}")))?,
+    })
+}
+
+impl CallRow {
+    /// The facts admission needs.
+    pub fn facts(&self) -> domain::access::CallFacts {
+        domain::access::CallFacts {
+            caller_id: self.caller_id,
+            callee_id: self.callee_id,
+            status: self.status,
+            call_type: self.call_type,
+            room_name: self.room_name.clone(),
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Ringing a callee's devices: the domain's Expo push message, sent over
+//! Spin's outbound HTTP or, for local runs and tests, written to `push_log`.
+//!
+//! Variables (all optional): `push_provider` (`expo` or `log`, default
+//! `log`), `push_url` (Expo's send endpoint), `push_access_token` (Expo's
+//! enhanced push security), `push_timeout_seconds` (5: the whole exchange,
+//! with no retry, because a ring that arrives late is useless) and
+//! `ring_timeout_seconds` (30: the message's `ttl`).
+
+use std::time::{Duration, Instant};
+
+use domain::ids::UserId;
+use domain::push::{classify_expo_answer, expo_request, IncomingCall, PushMessage, PushOutcome, DEFAULT_PUSH_URL};
+use http_body_util::{BodyExt, Full, Limited};
+use serde_json::Map;
+use spin_sdk::http::Request;
+use spin_sdk::pg::{Connection, ParameterValue};
+
+use crate::{config, db};
+
+/// The most of Expo's answer we read: one ticket per token is small.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// Sends the incoming-call notification for `call` to `callee`'s device
+/// `tokens` through the configured provider, and logs one line (with the
+/// token count, never the tokens).
+///
+/// `expo`: Accepted when Expo took it for at least one device; Refused for
+/// Expo's refusals; NoAnswer when it did not answer within
+/// `push_timeout_seconds`. `log`: a `push_log` row, Accepted, or Refused when
+/// the insert fails. No tokens, an unknown provider or a malformed variable:
+/// Refused, with nothing sent.
+pub async fn send_incoming_call(connection: &Connection, callee: UserId, tokens: &[String], call: &IncomingCall) -> PushOutcome {
+    let started = Instant::now();
+    let provider = config::optional("push_provider").await.unwrap_or_else(|| "log".to_owned());
+    let outcome = match settings().await {
+        Err(reason) => PushOutcome::Refused(reason),
+        Ok(_) if tokens.is_empty() => PushOutcome::Refused("the callee has no device tokens".to_owned()),
+        Ok(settings) => {
+            let message = PushMessage::incoming_call(call, tokens, settings.ttl_seconds);
+            match provider.trim() {
+                "expo" => send_to_expo(&settings, &message).await,
+                "log" => write_to_log(connection, callee, &message).await,
+                _ => PushOutcome::Refused("unknown push provider".to_owned()),
+            }
+        }
+    };
+    log_outcome(&provider, callee, tokens.len(), call, &outcome, started);
+    outcome
+}
+
+struct Settings {
+    push_url: String,
+    access_token: Option<String>,
+    timeout: Duration,
+    ttl_seconds: u32,
+}
+
+async fn settings() -> Result<Settings, String> {
+    let push_url = config::optional("push_url").await.unwrap_or_else(|| DEFAULT_PUSH_URL.to_owned());
+    let access_token = config::optional("push_access_token").await;
+    let timeout = config::positive_integer("push_timeout_seconds", 5)
+        .await
+        .map_err(|_| "variable push_timeout_seconds must be a positive integer".to_owned())?;
+    let ring_timeout = config::positive_integer("ring_timeout_seconds", 30)
+        .await
+        .map_err(|_| "variable ring_timeout_seconds must be a positive integer".to_owned())?;
+    Ok(Settings {
+        push_url: push_url.trim().to_owned(),
+        access_token,
+        timeout: Duration::from_secs(timeout),
+        ttl_seconds: u32::try_from(ring_timeout).unwrap_or(u32::MAX),
+    })
+}
+
+async fn send_to_expo(settings: &Settings, message: &PushMessage) -> PushOutcome {
+    let request = expo_request(&settings.push_url, settings.access_token.as_deref(), message);
+    let mut builder = Request::post(&request.url);
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let outgoing = match builder.body(Full::new(bytes::Bytes::from(request.body))) {
+        Ok(outgoing) => outgoing,
+        Err(error) => return PushOutcome::Refused(format!("cannot build the request: {error}")),
+    };
+    let exchange = async {
+        let response = spin_sdk::http::send(outgoing).await.map_err(|e| format!("{e:?}"))?;
+        let status = response.status().as_u16();
+        let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+            .collect()
+            .await
+            .map_err(|e| format!("reading the answer: {e}"))?
+            .to_bytes();
+        Ok::<_, String>((status, body))
+    };
+    match crate::livekit::with_timeout(settings.timeout, exchange).await {
+        Some(Ok((status, body))) => classify_expo_answer(status, &body),
+        Some(Err(reason)) => PushOutcome::NoAnswer(reason),
+        None => PushOutcome::NoAnswer(format!("no answer within {} s", settings.timeout.as_secs())),
+    }
+}
+
+async fn write_to_log(connection: &Connection, callee: UserId, message: &PushMessage) -> PushOutcome {
+    let tokens = message.to.iter().cloned().map(Some).collect();
+    let inserted = db::execute(
+        connection,
+        "INSERT INTO push_log (user_id, tokens, message) VALUES ($1, $2, $3)",
+        vec![db::uuid(callee.0), ParameterValue::ArrayStr(tokens), ParameterValue::Jsonb(message.to_json().to_string().into_bytes())],
+    )
+    .await;
+    match inserted {
+        Ok(_) => PushOutcome::Accepted,
+        // Only the SQLSTATE: a message's DETAIL may quote the row, tokens included.
+        Err(failure) => PushOutcome::Refused(format!("push_log insert failed ({})", failure.sqlstate().unwrap_or("no SQLSTATE"))),
+    }
+}
+
+fn log_outcome(provider: &str, callee: UserId, token_count: usize, call: &IncomingCall, outcome: &PushOutcome, started: Instant) {
+    let (level, name, reason) = match outcome {
+        PushOutcome::Accepted => ("info", "accepted", None),
+        PushOutcome::Refused(reason) => ("warn", "refused", Some(reason)),
+        PushOutcome::NoAnswer(reason) => ("warn", "no_answer", Some(reason)),
+    };
+    let mut fields = Map::new();
+    fields.insert("provider".into(), provider.into());
+    fields.insert("callee".into(), callee.to_string().into());
+    fields.insert("callId".into(), call.call_id.hyphenated().to_string().into());
+    fields.insert("tokens".into(), token_count.into());
+    fields.insert("outcome".into(), name.into());
+    if let Some(reason) = reason {
+        fields.insert("reason".into(), reason.as_str().into());
+    }
+    fields.insert("durationMs".into(), (started.elapsed().as_secs_f64() * 1000.0).into());
+    crate::log::line(level, "push", "incoming call push", fields);
+}
