@@ -9,7 +9,6 @@
 use component_kit::{auth, db, livekit, serve, Failure, Incoming, Reply};
 use domain::errors::ErrorCode;
 use domain::requests::EndSession;
-use domain::roomservice::{self, TwirpRequest};
 use serde_json::{json, Map};
 use spin_sdk::http::{IntoResponse, Method, Request};
 use spin_sdk::http_service;
@@ -76,9 +75,7 @@ async fn end(incoming: Incoming) -> Result<Reply, Failure> {
 /// Deletes the room and records it; any failure is logged and leaves it pending.
 async fn delete_room(connection: &Connection, session_id: uuid::Uuid, room_name: &str, now: u64) -> &'static str {
     let attempt = async {
-        let (service, schedule) = livekit::room_service().await.map_err(|_| "LiveKit is not configured".to_owned())?;
-        let request: TwirpRequest = service.delete_room_request(room_name, now).map_err(|e| e.to_string())?;
-        roomservice::call(&livekit::SpinTransport, &request, schedule).await.map_err(|e| e.to_string())?;
+        livekit::delete_room(room_name, now).await?;
         db::execute(
             connection,
             "UPDATE live_sessions SET livekit_room_deleted_at = now() WHERE id = $1 AND livekit_room_deleted_at IS NULL",

@@ -1,0 +1,107 @@
+//! `POST /call-action`: accept, reject, cancel or end a 1-1 call.
+//!
+//! The domain decides from the call's current state (read with deadlines
+//! applied); the change is a guarded UPDATE. When a racing request moved the
+//! call first, the UPDATE changes nothing and the decision is made again on
+//! the new state, so the loser gets the true final state.
+
+use component_kit::calls::{self, CallRow};
+use component_kit::{auth, config, db, livekit, serve, tokens, Failure, Incoming, Reply};
+use domain::access::admit_to_call;
+use domain::call::{decide, ActionDecision, CallAction, Party};
+use domain::errors::{ApiError, ErrorCode};
+use domain::ids::UserId;
+use domain::requests::ActOnCall;
+use serde_json::{json, Map, Value};
+use spin_sdk::http::{IntoResponse, Method, Request};
+use spin_sdk::http_service;
+use spin_sdk::pg::Connection;
+use uuid::Uuid;
+
+/// Re-reads after a lost race; two are enough (a call moves at most a few times).
+const ATTEMPTS: usize = 3;
+
+#[http_service]
+async fn handle(request: Request) -> impl IntoResponse {
+    serve("call-action", &[Method::POST], request, act).await
+}
+
+async fn act(incoming: Incoming) -> Result<Reply, Failure> {
+    let user = auth::user(&incoming).await?;
+    let ActOnCall { call_id, action } = ActOnCall::parse(&incoming.body)?;
+    let ring_timeout = config::positive_integer("ring_timeout_seconds", 30).await?;
+    let connection = db::connect().await?;
+    for _ in 0..ATTEMPTS {
+        let (call, expired_now) = calls::load_expiring(&connection, call_id, ring_timeout).await?.ok_or(ErrorCode::CallNotFound)?;
+        let party = if user == call.caller_id {
+            Party::Caller
+        } else if user == call.callee_id {
+            Party::Callee
+        } else {
+            return Err(ErrorCode::Forbidden.into());
+        };
+        let decision = if expired_now && action == CallAction::Accept { ActionDecision::Expired } else { decide(action, party, call.status) };
+        match decision {
+            ActionDecision::NotYours => return Err(ErrorCode::Forbidden.into()),
+            ActionDecision::Expired => return Err(with_call(ApiError::new(ErrorCode::CallExpired), &call).into()),
+            ActionDecision::Invalid => return Err(with_call(ApiError::new(ErrorCode::InvalidTransition), &call).into()),
+            ActionDecision::AlreadyDone => return answer(&connection, call_id, user, action, call, false).await,
+            ActionDecision::Apply(transition) => {
+                if let Some(moved) = calls::apply(&connection, call_id, transition).await? {
+                    return answer(&connection, call_id, user, action, moved, true).await;
+                }
+            }
+        }
+    }
+    Err(Failure::internal("the call kept changing under us"))
+}
+
+/// 200 with the call; `accept` adds the callee's token, `end` deletes the room.
+async fn answer(connection: &Connection, call_id: Uuid, user: UserId, action: CallAction, call: CallRow, changed: bool) -> Result<Reply, Failure> {
+    let mut body = json!({ "success": true, "changed": changed, "call": call.json });
+    match action {
+        CallAction::Accept => {
+            let admission = admit_to_call(user, Some(&call.facts()))?;
+            let name = display_name(connection, user).await?;
+            tokens::merge(&mut body, tokens::participant_token(user, &name, &admission, component_kit::clock::now_unix()).await?);
+        }
+        CallAction::End => {
+            let deletion = if call.room_deleted { "done" } else { delete_room(connection, call_id, &call.room_name).await };
+            tokens::merge(&mut body, json!({ "roomDeletion": deletion }));
+        }
+        CallAction::Reject | CallAction::Cancel => {}
+    }
+    Ok(Reply::ok(body))
+}
+
+fn with_call(error: ApiError, call: &CallRow) -> ApiError {
+    error.with_field("status", call.status.as_str()).with_field("call", call.json.clone())
+}
+
+async fn display_name(connection: &Connection, user: UserId) -> Result<String, Failure> {
+    let rows = db::query(
+        connection,
+        "SELECT COALESCE((SELECT NULLIF(display_name, '') FROM users WHERE id = $1), $1::text) AS name",
+        vec![db::uuid(user.0)],
+    )
+    .await?;
+    rows.first().map(|row| db::get(row, "name")).transpose()?.ok_or_else(|| Failure::internal("no name row"))
+}
+
+/// Deletes the room after the end is committed; failure leaves it pending.
+async fn delete_room(connection: &Connection, call_id: Uuid, room_name: &str) -> &'static str {
+    let outcome = match livekit::delete_room(room_name, component_kit::clock::now_unix()).await {
+        Ok(()) => calls::mark_room_deleted(connection, call_id).await.map_err(|_| "recording the deletion failed".to_owned()),
+        Err(reason) => Err(reason),
+    };
+    match outcome {
+        Ok(()) => "done",
+        Err(reason) => {
+            let mut fields = Map::new();
+            fields.insert("room".into(), Value::from(room_name));
+            fields.insert("error".into(), reason.into());
+            component_kit::log::line("warn", "call-action", "room deletion pending", fields);
+            "pending"
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! `POST /push-token-register`: the signed-in user's device registers its push token.
+//!
+//! One upsert keyed by the token: a device belongs to whoever signed in on it
+//! last, so a re-registration by another user moves the token to them (the
+//! previous user must not be rung on a device they left). The answer never
+//! echoes the token.
+
+use component_kit::{auth, db, serve, Failure, Incoming, Reply};
+use domain::push::PushRegistration;
+use serde_json::json;
+use spin_sdk::http::{IntoResponse, Method, Request};
+use spin_sdk::http_service;
+use spin_sdk::pg::ParameterValue;
+
+#[http_service]
+async fn handle(request: Request) -> impl IntoResponse {
+    serve("push-token-register", &[Method::POST], request, register).await
+}
+
+async fn register(incoming: Incoming) -> Result<Reply, Failure> {
+    let user = auth::user(&incoming).await?;
+    let registration = PushRegistration::parse(&incoming.body)?;
+    let connection = db::connect().await?;
+    let rows = db::query(
+        &connection,
+        "INSERT INTO push_tokens (token, user_id, platform) VALUES ($1, $2, $3)
+         ON CONFLICT (token) DO UPDATE
+         SET user_id = EXCLUDED.user_id, platform = EXCLUDED.platform, updated_at = now()
+         RETURNING floor(extract(epoch FROM updated_at))::bigint AS updated_at",
+        vec![
+            ParameterValue::Str(registration.token),
+            db::uuid(user.0),
+            ParameterValue::Str(registration.platform.as_str().to_owned()),
+        ],
+    )
+    .await?;
+    let row = rows.first().ok_or_else(|| Failure::internal("INSERT ... RETURNING gave no row"))?;
+    let updated_at: i64 = db::get(row, "updated_at")?;
+    Ok(Reply::ok(json!({
+        "success": true,
+        "token": {
+            "platform": registration.platform,
+            "updatedAt": domain::time::rfc3339(u64::try_from(updated_at).unwrap_or(0)),
+        },
+    })))
+}
