@@ -4,17 +4,21 @@ use std::collections::BTreeMap;
 
 use crate::db::TestDb;
 use crate::fake_livekit::FakeLiveKit;
+use crate::fake_push::FakePush;
 use crate::host::TestHost;
 
 /// The LiveKit keys of the test apps: `livekit-server --dev`'s 6-byte secret.
 pub const LIVEKIT_KEY: &str = "devkey";
 pub const LIVEKIT_SECRET: &str = "secret";
 pub const LIVEKIT_WS_URL: &str = "wss://livekit.test.invalid";
+/// The bearer token the app sends to the push provider.
+pub const PUSH_ACCESS_TOKEN: &str = "expo-access-token";
 
 /// A running application and everything around it.
 pub struct App {
     pub db: TestDb,
     pub livekit: FakeLiveKit,
+    pub push: FakePush,
     pub host: TestHost,
 }
 
@@ -28,6 +32,8 @@ impl App {
     pub async fn start_with(overrides: &[(&str, &str)]) -> Self {
         let db = TestDb::migrated().await.expect("a migrated test database");
         let livekit = FakeLiveKit::start(LIVEKIT_KEY, LIVEKIT_SECRET).await;
+        let push = FakePush::start().await;
+        let push_origin = format!("http://{}", push.host());
         let mut variables: BTreeMap<String, String> = [
             ("database_url", db.url.as_str()),
             ("auth_jwt_secret", crate::users::AUTH_SECRET),
@@ -36,6 +42,10 @@ impl App {
             ("livekit_api_key", LIVEKIT_KEY),
             ("livekit_api_secret", LIVEKIT_SECRET),
             ("livekit_timeout_seconds", "2"),
+            ("push_provider", "expo"),
+            ("push_url", push.url.as_str()),
+            ("push_origin", push_origin.as_str()),
+            ("push_access_token", PUSH_ACCESS_TOKEN),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -44,7 +54,7 @@ impl App {
             variables.insert((*name).to_owned(), (*value).to_owned());
         }
         let host = TestHost::start(&crate::paths::spin_toml(), variables).await.expect("the host starts");
-        Self { db, livekit, host }
+        Self { db, livekit, push, host }
     }
 
     /// POSTs `body` (JSON text) to `path` as `user` (no auth when `None`).
@@ -62,6 +72,19 @@ impl App {
             request = request.header(*name, *value);
         }
         Answer::from(request.send().await.expect("the host answers")).await
+    }
+
+    /// Inserts a user (with a display name) and, when `device` is set, a push token.
+    pub async fn user(&self, name: &str, device: Option<&str>) -> uuid::Uuid {
+        let id = crate::users::new_user();
+        let sql = self.sql().await;
+        sql.execute("INSERT INTO users (id, display_name) VALUES ($1, $2)", &[&id, &name]).await.expect("insert user");
+        if let Some(token) = device {
+            sql.execute("INSERT INTO push_tokens (token, user_id, platform) VALUES ($1, $2, 'ios')", &[&token, &id])
+                .await
+                .expect("insert push token");
+        }
+        id
     }
 
     /// A client on the app's database.

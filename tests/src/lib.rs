@@ -5,6 +5,7 @@
 pub mod app;
 pub mod db;
 pub mod fake_livekit;
+pub mod fake_push;
 pub mod host;
 pub mod load;
 pub mod manifests;

@@ -41,10 +41,15 @@ async fn session(app: &App, creator: Uuid, access: &str, price: i32, status: &st
 async fn call(app: &App, caller: Uuid, callee: Uuid, call_type: &str, status: &str) -> (Uuid, String) {
     let id = Uuid::new_v4();
     let room = format!("call_{}", id.simple());
+    let terminal = !["initiated", "ringing", "accepted", "live"].contains(&status);
+    let (ended_at, reason) = if terminal { ("now()", "'user_ended'") } else { ("NULL", "NULL") };
     app.sql()
         .await
         .execute(
-            "INSERT INTO calls (id, caller_id, callee_id, call_type, status, livekit_room_name) VALUES ($1, $2, $3, $4, $5, $6)",
+            &format!(
+                "INSERT INTO calls (id, caller_id, callee_id, call_type, status, livekit_room_name, ended_at, end_reason)
+                 VALUES ($1, $2, $3, $4, $5, $6, {ended_at}, {reason})"
+            ),
             &[&id, &caller, &callee, &call_type, &status, &room],
         )
         .await
@@ -167,16 +172,19 @@ async fn call_tokens_only_for_the_parties_in_joinable_states() {
     assert_eq!(claims.video.room, room);
     assert_eq!(claims.video.can_publish_sources, vec!["microphone".to_owned()]);
     assert_eq!(claims.metadata, r#"{"role":"callee"}"#);
-    let (video, _) = call(&app, caller, callee, "video", "live").await;
-    let claims = verify(&ask(&app, caller, serde_json::json!({ "callId": video })).await);
+    // One active call per user: each active call below has its own pair.
+    let (video_caller, video_callee) = (new_user(), new_user());
+    let (video, _) = call(&app, video_caller, video_callee, "video", "live").await;
+    let claims = verify(&ask(&app, video_caller, serde_json::json!({ "callId": video })).await);
     assert_eq!(claims.video.can_publish_sources, vec!["camera".to_owned(), "microphone".to_owned()]);
 
     let body = |id: Uuid| serde_json::json!({ "callId": id }).to_string();
     assert_error(&app, Some(&bearer(new_user())), &body(audio), 403, "FORBIDDEN").await;
     assert_error(&app, Some(&bearer(caller)), &body(Uuid::new_v4()), 404, "CALL_NOT_FOUND").await;
-    let (ringing, _) = call(&app, caller, callee, "audio", "ringing").await;
-    verify(&ask(&app, caller, serde_json::json!({ "callId": ringing })).await);
-    assert_error(&app, Some(&bearer(callee)), &body(ringing), 409, "CALL_NOT_ACTIVE").await;
+    let (ringing_caller, ringing_callee) = (new_user(), new_user());
+    let (ringing, _) = call(&app, ringing_caller, ringing_callee, "audio", "ringing").await;
+    verify(&ask(&app, ringing_caller, serde_json::json!({ "callId": ringing })).await);
+    assert_error(&app, Some(&bearer(ringing_callee)), &body(ringing), 409, "CALL_NOT_ACTIVE").await;
     for status in ["ended", "missed", "rejected", "cancelled", "failed", "busy"] {
         let (over, _) = call(&app, caller, callee, "video", status).await;
         assert_error(&app, Some(&bearer(caller)), &body(over), 410, "CALL_ENDED").await;

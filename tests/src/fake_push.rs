@@ -1,0 +1,141 @@
+//! A fake Expo push service on 127.0.0.1.
+//!
+//! It records every request (its `Authorization` and JSON body) and answers
+//! as the test sets it to: one ok ticket per token, one DeviceNotRegistered
+//! ticket per token, or never.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde_json::{json, Value};
+
+/// The path of Expo's send endpoint.
+pub const SEND_PATH: &str = "/--/api/v2/push/send";
+
+/// How the fake answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushMode {
+    /// 200 with one `{"status": "ok", "id"}` ticket per token in `to`.
+    Accept,
+    /// 200 with one DeviceNotRegistered error ticket per token in `to`.
+    Refuse,
+    /// Never answers.
+    Hang,
+}
+
+/// One request the fake received.
+#[derive(Clone, Debug)]
+pub struct ReceivedPush {
+    pub authorization: Option<String>,
+    /// `Value::Null` when the body was not JSON.
+    pub body: Value,
+}
+
+/// A running fake.
+pub struct FakePush {
+    /// The send endpoint, e.g. `http://127.0.0.1:PORT/--/api/v2/push/send`.
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct State {
+    mode: PushMode,
+    received: Vec<ReceivedPush>,
+}
+
+impl FakePush {
+    /// Starts a fake in [`PushMode::Accept`].
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let url = format!("http://{}{SEND_PATH}", listener.local_addr().expect("bound address"));
+        let state = Arc::new(Mutex::new(State { mode: PushMode::Accept, received: Vec::new() }));
+        let shared = state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { break };
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| answer(state.clone(), request));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { url, state, task }
+    }
+
+    /// Changes how the fake answers from now on.
+    pub fn set_mode(&self, mode: PushMode) {
+        self.state.lock().expect("fake state").mode = mode;
+    }
+
+    /// Every request so far.
+    pub fn received(&self) -> Vec<ReceivedPush> {
+        self.state.lock().expect("fake state").received.clone()
+    }
+
+    /// The `host:port` part, for allow-lists.
+    pub fn host(&self) -> &str {
+        let rest = self.url.trim_start_matches("http://");
+        rest.split('/').next().unwrap_or(rest)
+    }
+}
+
+impl Drop for FakePush {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn answer(
+    state: Arc<Mutex<State>>,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, std::convert::Infallible> {
+    let path = request.uri().path().to_owned();
+    let post = request.method() == hyper::Method::POST;
+    let authorization = request.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mode = {
+        let mut state = state.lock().expect("fake state");
+        state.received.push(ReceivedPush { authorization, body: body.clone() });
+        state.mode
+    };
+    if mode == PushMode::Hang {
+        std::future::pending::<()>().await;
+    }
+    if path != SEND_PATH || !post {
+        return Ok(json_answer(404, &json!({ "errors": [{ "code": "NOT_FOUND", "message": "not found" }] })));
+    }
+    // Expo's `to` is one token or an array of them.
+    let tokens: Vec<String> = match &body["to"] {
+        Value::String(token) => vec![token.clone()],
+        Value::Array(tokens) => tokens.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        _ => Vec::new(),
+    };
+    if tokens.is_empty() {
+        return Ok(json_answer(400, &json!({ "errors": [{ "code": "VALIDATION_ERROR", "message": "\"to\" is required" }] })));
+    }
+    let tickets: Vec<Value> = tokens
+        .iter()
+        .map(|token| match mode {
+            PushMode::Refuse => json!({
+                "status": "error",
+                "message": format!("\"{token}\" is not a registered push notification recipient"),
+                "details": { "error": "DeviceNotRegistered" },
+            }),
+            _ => json!({ "status": "ok", "id": uuid::Uuid::new_v4().to_string() }),
+        })
+        .collect();
+    Ok(json_answer(200, &json!({ "data": tickets })))
+}
+
+fn json_answer(status: u16, body: &Value) -> hyper::Response<Full<Bytes>> {
+    let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
+    response
+}
