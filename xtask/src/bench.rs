@@ -1,41 +1,44 @@
 //! `cargo xtask bench`: starts hosts on a fresh database and prints
 //! requests/s and p50/p99 per route at 1 and 16 concurrent connections:
 //! the devhost's own cost (an empty handler), `/health`, and the app's
-//! routes through the real `spin.toml` with real Postgres.
+//! routes through the real `spin.toml` with real Postgres, a fake LiveKit
+//! and a fake push provider that answer at once.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use e2e::load::{self, MakeRequest};
+use uuid::Uuid;
 
-struct Case {
-    name: &'static str,
-    path: &'static str,
-    app: App,
-}
-
-/// Which host serves a case.
+/// What a case sends.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum App {
-    /// The devhost's test guest: measures the host alone.
-    Probe,
-    /// The real application.
-    Real,
+enum Workload {
+    /// `GET /empty` on the devhost's probe guest: the host alone.
+    Empty,
+    /// `GET /health`: one `SELECT 1`.
+    Health,
+    /// `POST /get-livekit-token` by a viewer of a public session.
+    Token,
+    /// `POST /call-initiate` between two fresh users (the push is accepted at once).
+    CallInitiate,
+    /// `POST /call-action` `accept` of a fresh ringing call.
+    CallAccept,
 }
 
-const CASES: &[Case] = &[
-    Case { name: "empty handler", path: "/empty", app: App::Probe },
-    Case { name: "GET /health (SELECT 1)", path: "/health", app: App::Real },
-    Case { name: "POST /get-livekit-token", path: "/get-livekit-token", app: App::Real },
+const CASES: &[(&str, Workload)] = &[
+    ("empty handler", Workload::Empty),
+    ("GET /health (SELECT 1)", Workload::Health),
+    ("POST /get-livekit-token", Workload::Token),
+    ("POST /call-initiate", Workload::CallInitiate),
+    ("POST /call-action accept", Workload::CallAccept),
 ];
-
-/// Distinct users for token requests, so the per-user rate limit (30 a
-/// minute) is exercised but never reached.
-const TOKEN_USERS: usize = 2000;
 
 const CONCURRENCY: &[usize] = &[1, 16];
 const REQUESTS: usize = 3000;
 const WARMUP: usize = 200;
+/// Distinct token users, so the per-user rate limit (30 a minute) is exercised but never reached.
+const TOKEN_USERS: usize = 2000;
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut json_out = None;
@@ -50,13 +53,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let db = e2e::db::TestDb::migrated().await?;
+        let livekit = e2e::fake_livekit::FakeLiveKit::start(e2e::app::LIVEKIT_KEY, e2e::app::LIVEKIT_SECRET).await;
+        let push = e2e::fake_push::FakePush::start().await;
         let manifest = e2e::manifests::TempManifest::write(&e2e::manifests::probe_app(&[]))?;
-        let mut options = e2e::host::options(
-            &manifest.path,
-            e2e::host::vars([("db_url", db.url.as_str()), ("secret_token", "bench")]),
-        );
+        let mut options = e2e::host::options(&manifest.path, e2e::host::vars([("db_url", db.url.as_str()), ("secret_token", "bench")]));
         options.runtime.max_instances = 256;
         let probe = e2e::host::TestHost::start_with(options).await?;
+        let push_origin = format!("http://{}", push.host());
         let mut options = e2e::host::options(
             &e2e::paths::spin_toml(),
             e2e::host::vars([
@@ -64,43 +67,66 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 ("auth_jwt_secret", e2e::users::AUTH_SECRET),
                 ("livekit_api_key", e2e::app::LIVEKIT_KEY),
                 ("livekit_api_secret", e2e::app::LIVEKIT_SECRET),
+                ("livekit_api_url", livekit.url.as_str()),
+                ("push_provider", "expo"),
+                ("push_url", push.url.as_str()),
+                ("push_origin", push_origin.as_str()),
             ]),
         );
         options.runtime.max_instances = 256;
         let real = e2e::host::TestHost::start_with(options).await?;
-        let session = uuid::Uuid::new_v4();
-        db.client()
-            .await?
-            .execute(
-                "INSERT INTO live_sessions (id, creator_id, type, access, livekit_room_name) VALUES ($1, $2, 'video_live', 'public', 'live_bench')",
-                &[&session, &uuid::Uuid::new_v4()],
-            )
-            .await?;
-        let bearers: Arc<Vec<String>> = Arc::new((0..TOKEN_USERS).map(|_| e2e::users::bearer(e2e::users::new_user())).collect());
-        let token_body = serde_json::json!({ "sessionId": session }).to_string();
+        let sql = db.client().await?;
+
+        let session = Uuid::new_v4();
+        sql.execute(
+            "INSERT INTO live_sessions (id, creator_id, type, access, livekit_room_name) VALUES ($1, $2, 'video_live', 'public', 'live_bench')",
+            &[&session, &Uuid::new_v4()],
+        )
+        .await?;
+        let token_bearers: Vec<String> = (0..TOKEN_USERS).map(|_| e2e::users::bearer(e2e::users::new_user())).collect();
+
         let mut rows = Vec::new();
         println!("{:<28} {:>5} {:>10} {:>9} {:>9} {:>8}", "route", "conc", "req/s", "p50 ms", "p99 ms", "non-2xx");
-        for case in CASES {
+        for (name, workload) in CASES {
             for &concurrency in CONCURRENCY {
-                let host = if case.app == App::Probe { &probe } else { &real };
-                let url = host.url(case.path);
-                let make: MakeRequest = if case.path == "/get-livekit-token" {
-                    let bearers = bearers.clone();
-                    let body = token_body.clone();
-                    Arc::new(move |client, index| {
-                        client.post(&url).header("authorization", &bearers[index % bearers.len()]).body(body.clone())
-                    })
-                } else {
+                // Fresh rows right before each run (a ringing call expires after 30 s);
+                // requests take them in order across warm-up and run.
+                let bodies = match workload {
+                    Workload::CallInitiate => initiate_requests(&sql, WARMUP + REQUESTS).await?,
+                    Workload::CallAccept => accept_requests(&sql, WARMUP + REQUESTS).await?,
+                    Workload::Token => {
+                        let body = serde_json::json!({ "sessionId": session }).to_string();
+                        (0..WARMUP + REQUESTS).map(|i| (token_bearers[i % TOKEN_USERS].clone(), body.clone())).collect()
+                    }
+                    Workload::Empty | Workload::Health => Vec::new(),
+                };
+                let bodies = Arc::new(bodies);
+                let next = Arc::new(AtomicUsize::new(0));
+                let (host, path) = match workload {
+                    Workload::Empty => (&probe, "/empty"),
+                    Workload::Health => (&real, "/health"),
+                    Workload::Token => (&real, "/get-livekit-token"),
+                    Workload::CallInitiate => (&real, "/call-initiate"),
+                    Workload::CallAccept => (&real, "/call-action"),
+                };
+                let url = host.url(path);
+                let make: MakeRequest = if bodies.is_empty() {
                     Arc::new(move |client, _| client.get(&url))
+                } else {
+                    let bodies = bodies.clone();
+                    let next = next.clone();
+                    Arc::new(move |client, _| {
+                        let (authorization, body) = &bodies[next.fetch_add(1, Ordering::Relaxed) % bodies.len()];
+                        client.post(&url).header("authorization", authorization).body(body.clone())
+                    })
                 };
                 load::run(WARMUP, concurrency, make.clone()).await;
                 let report = load::run(REQUESTS, concurrency, make).await;
                 let failures: usize =
-                    report.statuses.iter().filter(|(s, _)| !(200..300).contains(*s)).map(|(_, n)| n).sum::<usize>()
-                        + report.errors;
+                    report.statuses.iter().filter(|(s, _)| !(200..300).contains(*s)).map(|(_, n)| n).sum::<usize>() + report.errors;
                 println!(
                     "{:<28} {:>5} {:>10.0} {:>9.2} {:>9.2} {:>8}",
-                    case.name,
+                    name,
                     concurrency,
                     report.requests_per_second(),
                     report.quantile(0.5).as_secs_f64() * 1000.0,
@@ -108,8 +134,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                     failures
                 );
                 rows.push(serde_json::json!({
-                    "route": case.name,
-                    "path": case.path,
+                    "route": name,
+                    "path": path,
                     "concurrency": concurrency,
                     "requests": report.requests,
                     "requestsPerSecond": report.requests_per_second(),
@@ -127,4 +153,40 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })
+}
+
+/// `count` fresh callers and callees (each callee with a device), as
+/// (authorization, body) pairs for `/call-initiate`.
+async fn initiate_requests(sql: &tokio_postgres::Client, count: usize) -> anyhow::Result<Vec<(String, String)>> {
+    let callers: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
+    let callees: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
+    sql.execute(
+        "WITH people AS (INSERT INTO users (id, display_name) SELECT id, 'bench' FROM unnest($1::uuid[] || $2::uuid[]) AS id)
+         INSERT INTO push_tokens (token, user_id, platform) SELECT 'ExponentPushToken[' || id || ']', id, 'ios' FROM unnest($2::uuid[]) AS id",
+        &[&callers, &callees],
+    )
+    .await?;
+    Ok(callers
+        .iter()
+        .zip(&callees)
+        .map(|(caller, callee)| (e2e::users::bearer(*caller), serde_json::json!({ "calleeId": callee, "callType": "audio" }).to_string()))
+        .collect())
+}
+
+/// `count` ringing calls, as (callee authorization, accept body) pairs.
+async fn accept_requests(sql: &tokio_postgres::Client, count: usize) -> anyhow::Result<Vec<(String, String)>> {
+    let ids: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
+    let callees: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
+    sql.execute(
+        "INSERT INTO calls (id, caller_id, callee_id, call_type, status, livekit_room_name, ringing_at)
+         SELECT id, gen_random_uuid(), callee, 'audio', 'ringing', 'call_' || replace(id::text, '-', ''), now()
+         FROM unnest($1::uuid[], $2::uuid[]) AS t(id, callee)",
+        &[&ids, &callees],
+    )
+    .await?;
+    Ok(ids
+        .iter()
+        .zip(&callees)
+        .map(|(id, callee)| (e2e::users::bearer(*callee), serde_json::json!({ "callId": id, "action": "accept" }).to_string()))
+        .collect())
 }
