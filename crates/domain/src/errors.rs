@@ -54,10 +54,12 @@ pub enum ErrorCode {
     CannotCallSelf,
     /// The callee has no registered device.
     CalleeUnreachable,
+    /// A webhook whose signature, body hash or expiry does not check out.
+    InvalidSignature,
 }
 
 /// Every code, for tables, docs and tests.
-pub const ALL_CODES: [ErrorCode; 22] = [
+pub const ALL_CODES: [ErrorCode; 23] = [
     ErrorCode::Unauthorized,
     ErrorCode::SessionNotFound,
     ErrorCode::SubscriptionRequired,
@@ -80,6 +82,7 @@ pub const ALL_CODES: [ErrorCode; 22] = [
     ErrorCode::UserNotFound,
     ErrorCode::CannotCallSelf,
     ErrorCode::CalleeUnreachable,
+    ErrorCode::InvalidSignature,
 ];
 
 /// The language of client-facing texts.
@@ -129,6 +132,7 @@ impl ErrorCode {
             Self::UserNotFound => "USER_NOT_FOUND",
             Self::CannotCallSelf => "CANNOT_CALL_SELF",
             Self::CalleeUnreachable => "CALLEE_UNREACHABLE",
+            Self::InvalidSignature => "INVALID_SIGNATURE",
         }
     }
 
@@ -136,7 +140,7 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             Self::InvalidRequest | Self::CannotCallSelf => 400,
-            Self::Unauthorized => 401,
+            Self::Unauthorized | Self::InvalidSignature => 401,
             Self::PaymentRequired => 402,
             Self::SubscriptionRequired | Self::Forbidden => 403,
             Self::SessionNotFound | Self::CallNotFound | Self::UserNotFound => 404,
@@ -208,6 +212,8 @@ impl ErrorCode {
             (Self::CannotCallSelf, En) => "You cannot call yourself",
             (Self::CalleeUnreachable, Tr) => "Kullanıcıya şu anda ulaşılamıyor",
             (Self::CalleeUnreachable, En) => "This user cannot be reached right now",
+            (Self::InvalidSignature, Tr) => "Geçersiz imza",
+            (Self::InvalidSignature, En) => "Invalid signature",
         }
     }
 }
