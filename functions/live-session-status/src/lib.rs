@@ -1,0 +1,74 @@
+//! `GET /live-session-status?sessionId=`: the viewer-facing state of a
+//! broadcast, so the app can show "Yayıncı bağlantısı koptu / Yeniden
+//! bağlanması bekleniyor..." during the host's grace and close on the end.
+//!
+//! An overdue grace is enforced on read, as the webhook and the sweep do, so
+//! a viewer never waits on a host who is already out of time.
+
+use component_kit::{auth, config, db, serve, Failure, Incoming, Reply};
+use domain::errors::ErrorCode;
+use domain::requests::invalid;
+use serde_json::json;
+use spin_sdk::http::{IntoResponse, Method, Request};
+use spin_sdk::http_service;
+use spin_sdk::pg::ParameterValue;
+use uuid::Uuid;
+
+const DEFAULT_HOST_GRACE_SECONDS: u64 = 30;
+
+#[http_service]
+async fn handle(request: Request) -> impl IntoResponse {
+    serve("live-session-status", &[Method::GET], request, status).await
+}
+
+async fn status(incoming: Incoming) -> Result<Reply, Failure> {
+    auth::user(&incoming).await?;
+    let session_id = session_id(&incoming.query)?;
+    let grace = config::positive_integer("host_grace_seconds", DEFAULT_HOST_GRACE_SECONDS).await?;
+    let connection = db::connect().await?;
+    let rows = db::query(
+        &connection,
+        "WITH timed_out AS (
+             UPDATE live_sessions SET status = 'ended', ended_at = now(), end_reason = 'host_timeout', updated_at = now()
+             WHERE id = $1 AND status IN ('host_disconnected', 'paused') AND host_left_at <= now() - make_interval(secs => $2)
+             RETURNING *
+         ), current AS (
+             SELECT * FROM timed_out
+             UNION ALL
+             SELECT * FROM live_sessions WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM timed_out)
+         )
+         SELECT status,
+                json_build_object(
+                    'status', status,
+                    'hostLeftAt', host_left_at,
+                    'endedAt', ended_at,
+                    'endReason', end_reason,
+                    'graceEndsAt', CASE WHEN status IN ('host_disconnected', 'paused')
+                                        THEN host_left_at + make_interval(secs => $2) END
+                )::text AS body
+         FROM current",
+        vec![db::uuid(session_id), ParameterValue::Floating64(grace as f64)],
+    )
+    .await?;
+    let row = rows.first().ok_or(ErrorCode::SessionNotFound)?;
+    let body: String = db::get(row, "body")?;
+    let mut body: serde_json::Value = serde_json::from_str(&body).map_err(|e| Failure::internal(format!("status json: {e}")))?;
+    if let Some(object) = body.as_object_mut() {
+        object.insert("success".into(), true.into());
+        object.insert("sessionId".into(), session_id.hyphenated().to_string().into());
+    }
+    Ok(Reply::ok(json!(body)))
+}
+
+fn session_id(query: &str) -> Result<Uuid, Failure> {
+    let value = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(name, _)| *name == "sessionId")
+        .map(|(_, value)| value)
+        .ok_or_else(|| invalid("sessionId", "sessionId is required"))?;
+    if value.len() != 36 {
+        return Err(invalid("sessionId", "sessionId must be a uuid").into());
+    }
+    Uuid::try_parse(value).map_err(|_| invalid("sessionId", "sessionId must be a uuid").into())
+}

@@ -1,0 +1,259 @@
+//! `POST /livekit-webhook`: what really happens in LiveKit rooms.
+//!
+//! LiveKit delivers at least once, late and out of order, to a public URL.
+//! So: verify the signature and body hash against the raw bytes before
+//! parsing; deduplicate on the event id; serialise all events of one room by
+//! locking its session or call row; and apply a participant's event only when
+//! it is newer than the last one applied for that participant, so the final
+//! state does not depend on delivery order.
+
+use component_kit::calls;
+use component_kit::{config, db, livekit, serve, Failure, Incoming, Reply};
+use domain::call::next;
+use domain::errors::ErrorCode;
+use domain::presence::PresenceChange;
+use domain::requests::invalid;
+use domain::webhook::{self, EventKind, ParseError, Parsed, TrackKind, WebhookEvent};
+use serde_json::json;
+use spin_sdk::http::{IntoResponse, Method, Request};
+use spin_sdk::http_service;
+use spin_sdk::pg::{Connection, ParameterValue};
+use uuid::Uuid;
+
+/// The host's reconnect grace when `host_grace_seconds` is unset.
+const DEFAULT_HOST_GRACE_SECONDS: u64 = 30;
+
+#[http_service]
+async fn handle(request: Request) -> impl IntoResponse {
+    serve("livekit-webhook", &[Method::POST], request, receive).await
+}
+
+async fn receive(incoming: Incoming) -> Result<Reply, Failure> {
+    let keys = livekit::api_keys().await?;
+    let secret = config::required("livekit_api_secret").await?;
+    let now = component_kit::clock::now_unix();
+    webhook::verify(incoming.header("authorization"), &incoming.body, keys.key(), &secret, now)
+        .map_err(|reason| Failure::from(ErrorCode::InvalidSignature).with_detail(format!("webhook refused: {reason}")))?;
+    let event = match WebhookEvent::parse(&incoming.body) {
+        Ok(Parsed::Known(event)) => event,
+        // A track kind newer than this code: nothing of ours depends on it, and
+        // a 4xx would only make LiveKit retry.
+        Err(ParseError::BadField(field)) if field.starts_with("track.") => return Ok(outcome("ignored: unknown track kind")),
+        Err(error) => return Err(invalid("body", &error.to_string()).into()),
+        Ok(Parsed::Unknown { event, .. }) => return Ok(outcome(&format!("ignored: unknown event {event}"))),
+    };
+    let Some(room) = event.room_name.clone() else {
+        return Ok(outcome("ignored: no room"));
+    };
+    let grace = config::positive_integer("host_grace_seconds", DEFAULT_HOST_GRACE_SECONDS).await?;
+    let connection = db::connect().await?;
+    db::execute(&connection, "BEGIN", vec![]).await?;
+    let result = apply(&connection, &event, &room, grace).await;
+    match result {
+        Ok(applied) => {
+            db::execute(&connection, "COMMIT", vec![]).await?;
+            Ok(outcome(&applied))
+        }
+        Err(failure) => {
+            // Nothing half-applied: the dedupe row goes too, so LiveKit's retry is processed.
+            let _ = db::execute(&connection, "ROLLBACK", vec![]).await;
+            Err(failure)
+        }
+    }
+}
+
+fn outcome(text: &str) -> Reply {
+    Reply::ok(json!({ "success": true, "outcome": text }))
+}
+
+/// Everything one event changes, inside the caller's transaction.
+async fn apply(connection: &Connection, event: &WebhookEvent, room: &str, grace: u64) -> Result<String, Failure> {
+    let identity = event.participant.as_ref().map(|p| p.identity.clone());
+    let recorded = db::query(
+        connection,
+        "INSERT INTO webhook_events (id, event, room_name, participant_identity, event_created_at, outcome)
+         VALUES ($1, $2, $3, $4, to_timestamp($5), 'pending')
+         ON CONFLICT (id) DO NOTHING RETURNING id",
+        vec![
+            ParameterValue::Str(event.id.clone()),
+            ParameterValue::Str(event.kind.as_str().to_owned()),
+            ParameterValue::Str(room.to_owned()),
+            identity.clone().map_or(ParameterValue::DbNull, ParameterValue::Str),
+            ParameterValue::Floating64(event.created_at as f64),
+        ],
+    )
+    .await?;
+    if recorded.is_empty() {
+        return Ok("duplicate".to_owned());
+    }
+    // Our rooms are named after what they carry (live-session-start, call-initiate).
+    let applied = if room.starts_with("live_") {
+        apply_to_session(connection, event, room, grace).await?
+    } else if room.starts_with("call_") {
+        apply_to_call(connection, event, room).await?
+    } else {
+        "ignored: not our room".to_owned()
+    };
+    db::execute(connection, "UPDATE webhook_events SET outcome = $2 WHERE id = $1", vec![ParameterValue::Str(event.id.clone()), ParameterValue::Str(applied.clone())])
+        .await?;
+    Ok(applied)
+}
+
+async fn apply_to_session(connection: &Connection, event: &WebhookEvent, room: &str, grace: u64) -> Result<String, Failure> {
+    // Lock the session (all events of a room in turn) and enforce an overdue
+    // host grace first: a host who comes back after it finds the session ended.
+    let rows = db::query(
+        connection,
+        "WITH s AS (
+             SELECT id, creator_id, status FROM live_sessions WHERE livekit_room_name = $1 FOR UPDATE
+         ), timed_out AS (
+             UPDATE live_sessions SET status = 'ended', ended_at = now(), end_reason = 'host_timeout', updated_at = now()
+             WHERE id = (SELECT id FROM s) AND status IN ('host_disconnected', 'paused')
+               AND host_left_at <= now() - make_interval(secs => $2)
+             RETURNING id
+         )
+         SELECT s.id::text AS id, s.creator_id::text AS creator_id,
+                CASE WHEN EXISTS (SELECT 1 FROM timed_out) THEN 'ended' ELSE s.status END AS status
+         FROM s",
+        vec![ParameterValue::Str(room.to_owned()), ParameterValue::Floating64(grace as f64)],
+    )
+    .await?;
+    let Some(session) = rows.first() else {
+        return Ok("ignored: unknown room".to_owned());
+    };
+    let session_id: Uuid = db::get::<String>(session, "id")?.parse().map_err(|_| Failure::internal("session id"))?;
+    let creator: String = db::get(session, "creator_id")?;
+    let status: String = db::get(session, "status")?;
+    let id = db::uuid(session_id);
+    if status == "ended" {
+        return Ok("ignored: session ended".to_owned());
+    }
+    if event.kind == EventKind::RoomFinished {
+        db::execute(
+            connection,
+            "UPDATE live_sessions SET status = 'ended', ended_at = now(), end_reason = 'room_finished', updated_at = now()
+             WHERE id = $1 AND status <> 'ended'",
+            vec![id],
+        )
+        .await?;
+        return Ok("applied: room finished".to_owned());
+    }
+    let mut result = "applied".to_owned();
+    if let (Some(change), Some(participant)) = (PresenceChange::of(event), event.participant.as_ref()) {
+        if !record_presence(connection, room, &participant.identity, change, event.created_at).await? {
+            result = "stale".to_owned();
+        } else if participant.identity == creator {
+            let new_status = change.host_status();
+            db::execute(
+                connection,
+                "UPDATE live_sessions
+                 SET status = $2, host_left_at = CASE WHEN $2 = 'live' THEN NULL ELSE to_timestamp($3) END, updated_at = now()
+                 WHERE id = $1 AND status <> 'ended'",
+                vec![id.clone(), ParameterValue::Str(new_status.as_str().to_owned()), ParameterValue::Floating64(event.created_at as f64)],
+            )
+            .await?;
+            result = format!("applied: host {}", new_status.as_str());
+        }
+    }
+    if result != "stale" {
+        // The orphan cleanup reads updated_at as "last activity".
+        db::execute(connection, "UPDATE live_sessions SET updated_at = now() WHERE id = $1", vec![id]).await?;
+    }
+    Ok(result)
+}
+
+async fn apply_to_call(connection: &Connection, event: &WebhookEvent, room: &str) -> Result<String, Failure> {
+    let rows = db::query(
+        connection,
+        "SELECT id::text AS id, caller_id::text AS caller_id, callee_id::text AS callee_id, status
+         FROM calls WHERE livekit_room_name = $1 FOR UPDATE",
+        vec![ParameterValue::Str(room.to_owned())],
+    )
+    .await?;
+    let Some(call) = rows.first() else {
+        return Ok("ignored: unknown room".to_owned());
+    };
+    let call_id: Uuid = db::get::<String>(call, "id")?.parse().map_err(|_| Failure::internal("call id"))?;
+    let caller: String = db::get(call, "caller_id")?;
+    let callee: String = db::get(call, "callee_id")?;
+    let status = db::enum_value(call, "status", domain::call::CallStatus::parse)?;
+    let mut result = "applied".to_owned();
+    match (PresenceChange::of(event), event.participant.as_ref(), &event.track) {
+        (Some(change), Some(participant), _) if participant.identity == caller || participant.identity == callee => {
+            if !record_presence(connection, room, &participant.identity, change, event.created_at).await? {
+                return Ok("stale".to_owned());
+            }
+            let present = db::query(
+                connection,
+                "SELECT count(*)::bigint AS present FROM room_participants WHERE room_name = $1 AND identity IN ($2, $3) AND present",
+                vec![ParameterValue::Str(room.to_owned()), ParameterValue::Str(caller.clone()), ParameterValue::Str(callee.clone())],
+            )
+            .await?;
+            let both_present = present.first().map(|row| db::get::<i64>(row, "present")).transpose()? == Some(2);
+            if let Some(transition) = change.call_event(both_present).and_then(|call_event| next(status, call_event)) {
+                if calls::apply(connection, call_id, transition).await?.is_some() {
+                    result = format!("applied: call {}", transition.to.as_str());
+                }
+            }
+        }
+        (None, _, Some(track)) if matches!(event.kind, EventKind::TrackPublished | EventKind::TrackUnpublished) => {
+            if track.kind != TrackKind::Data {
+                let published = event.kind == EventKind::TrackPublished;
+                let room_param = ParameterValue::Str(room.to_owned());
+                let at = ParameterValue::Floating64(event.created_at as f64);
+                db::execute(
+                    connection,
+                    "INSERT INTO room_tracks (room_name, track_sid, published, event_at) VALUES ($1, $2, $3, to_timestamp($4))
+                     ON CONFLICT (room_name, track_sid) DO UPDATE SET published = EXCLUDED.published, event_at = EXCLUDED.event_at
+                     WHERE room_tracks.event_at < EXCLUDED.event_at",
+                    vec![room_param.clone(), ParameterValue::Str(track.sid.clone()), ParameterValue::Boolean(published), at.clone()],
+                )
+                .await?;
+                // A track published again ends the idle stretch and its warning.
+                db::execute(
+                    connection,
+                    "UPDATE calls SET
+                         published_tracks = (SELECT count(*) FROM room_tracks WHERE room_name = $1 AND published),
+                         media_last_seen_at = GREATEST(media_last_seen_at, to_timestamp($2)),
+                         idle_warned_at = CASE WHEN $3 THEN NULL ELSE idle_warned_at END
+                     WHERE id = $4",
+                    vec![room_param, at, ParameterValue::Boolean(published), db::uuid(call_id)],
+                )
+                .await?;
+                result = format!("applied: {} track", if published { "published" } else { "unpublished" });
+            }
+        }
+        _ => {}
+    }
+    db::execute(connection, "UPDATE calls SET updated_at = now() WHERE id = $1", vec![db::uuid(call_id)]).await?;
+    Ok(result)
+}
+
+/// Upserts the participant's presence unless a newer event (or a join at the
+/// same second) was already applied. Returns whether this event was applied.
+async fn record_presence(connection: &Connection, room: &str, identity: &str, change: PresenceChange, created_at: u64) -> Result<bool, Failure> {
+    let rows = db::query(
+        connection,
+        "INSERT INTO room_participants AS p (room_name, identity, present, event_at, event_rank, left_reason)
+         VALUES ($1, $2, $3, to_timestamp($4), $5, $6)
+         ON CONFLICT (room_name, identity) DO UPDATE
+         SET present = EXCLUDED.present, event_at = EXCLUDED.event_at, event_rank = EXCLUDED.event_rank,
+             left_reason = EXCLUDED.left_reason, updated_at = now()
+         WHERE (p.event_at, p.event_rank) < (EXCLUDED.event_at, EXCLUDED.event_rank)
+         RETURNING 1 AS applied",
+        vec![
+            ParameterValue::Str(room.to_owned()),
+            ParameterValue::Str(identity.to_owned()),
+            ParameterValue::Boolean(change.present()),
+            ParameterValue::Floating64(created_at as f64),
+            ParameterValue::Int16(change.rank()),
+            match change {
+                PresenceChange::Joined => ParameterValue::DbNull,
+                PresenceChange::LeftCleanly => ParameterValue::Str("client_initiated".to_owned()),
+                PresenceChange::Dropped => ParameterValue::Str("network".to_owned()),
+            },
+        ],
+    )
+    .await?;
+    Ok(!rows.is_empty())
+}
