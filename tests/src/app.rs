@@ -87,6 +87,25 @@ impl App {
         id
     }
 
+    /// Delivers a LiveKit webhook `body`, signed as LiveKit signs it.
+    pub async fn webhook(&self, body: &str) -> Answer {
+        self.webhook_signed(body, Some(&crate::webhooks::sign(body))).await
+    }
+
+    /// Delivers `body` with the given `Authorization` (or none).
+    pub async fn webhook_signed(&self, body: &str, authorization: Option<&str>) -> Answer {
+        let mut request = self
+            .host
+            .client
+            .post(self.host.url("/livekit-webhook"))
+            .header("content-type", "application/webhook+json")
+            .body(body.to_owned());
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        Answer::from(request.send().await.expect("the host answers")).await
+    }
+
     /// A client on the app's database.
     pub async fn sql(&self) -> tokio_postgres::Client {
         self.db.client().await.expect("a database client")

@@ -11,3 +11,4 @@ pub mod load;
 pub mod manifests;
 pub mod paths;
 pub mod users;
+pub mod webhooks;
