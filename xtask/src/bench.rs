@@ -24,6 +24,8 @@ enum Workload {
     CallInitiate,
     /// `POST /call-action` `accept` of a fresh ringing call.
     CallAccept,
+    /// `POST /livekit-webhook`: a verified `participant_joined` of a new viewer.
+    Webhook,
 }
 
 const CASES: &[(&str, Workload)] = &[
@@ -32,6 +34,7 @@ const CASES: &[(&str, Workload)] = &[
     ("POST /get-livekit-token", Workload::Token),
     ("POST /call-initiate", Workload::CallInitiate),
     ("POST /call-action accept", Workload::CallAccept),
+    ("POST /livekit-webhook", Workload::Webhook),
 ];
 
 const CONCURRENCY: &[usize] = &[1, 16];
@@ -39,6 +42,8 @@ const REQUESTS: usize = 3000;
 const WARMUP: usize = 200;
 /// Distinct token users, so the per-user rate limit (30 a minute) is exercised but never reached.
 const TOKEN_USERS: usize = 2000;
+/// Rooms the webhook events are spread over (events of one room are serialised).
+const WEBHOOK_ROOMS: usize = 64;
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut json_out = None;
@@ -83,6 +88,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             &[&session, &Uuid::new_v4()],
         )
         .await?;
+        // Webhook events spread over many rooms, as many broadcasts would send them.
+        sql.execute(
+            "INSERT INTO live_sessions (creator_id, type, livekit_room_name)
+             SELECT gen_random_uuid(), 'video_live', 'live_bench_' || n FROM generate_series(0, $1::int - 1) AS n",
+            &[&(WEBHOOK_ROOMS as i32)],
+        )
+        .await?;
         let token_bearers: Vec<String> = (0..TOKEN_USERS).map(|_| e2e::users::bearer(e2e::users::new_user())).collect();
 
         let mut rows = Vec::new();
@@ -98,6 +110,19 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                         let body = serde_json::json!({ "sessionId": session }).to_string();
                         (0..WARMUP + REQUESTS).map(|i| (token_bearers[i % TOKEN_USERS].clone(), body.clone())).collect()
                     }
+                    Workload::Webhook => (0..WARMUP + REQUESTS)
+                        .map(|index| {
+                            let body = e2e::webhooks::participant(
+                                &format!("EV_{}", Uuid::new_v4().simple()),
+                                "participant_joined",
+                                &format!("live_bench_{}", index % WEBHOOK_ROOMS),
+                                &Uuid::new_v4().to_string(),
+                                e2e::webhooks::now(),
+                                None,
+                            );
+                            (e2e::webhooks::sign(&body), body)
+                        })
+                        .collect(),
                     Workload::Empty | Workload::Health => Vec::new(),
                 };
                 let bodies = Arc::new(bodies);
@@ -108,6 +133,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                     Workload::Token => (&real, "/get-livekit-token"),
                     Workload::CallInitiate => (&real, "/call-initiate"),
                     Workload::CallAccept => (&real, "/call-action"),
+                    Workload::Webhook => (&real, "/livekit-webhook"),
                 };
                 let url = host.url(path);
                 let make: MakeRequest = if bodies.is_empty() {
