@@ -18,5 +18,6 @@ pub mod push;
 pub mod requests;
 pub mod roomservice;
 pub mod session;
+pub mod sweep;
 pub mod time;
 pub mod webhook;
