@@ -1,0 +1,338 @@
+//! The sweep: every deadline that must hold when nobody calls, and the orphan
+//! cleanup. Two entries run the same sweep: the cron trigger
+//! (`[[trigger.cron]]`) and `POST /cleanup-orphans` with
+//! `Authorization: Bearer <cron_secret>` for schedulers that call a URL.
+//!
+//! Each step is one guarded, batched statement (`FOR UPDATE SKIP LOCKED`),
+//! so overlapping runs never take the same row and a crash leaves every row
+//! consistent. Nothing is ever ended because LiveKit failed to answer.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use component_kit::{config, db, livekit, serve, Failure, Incoming, Reply};
+use domain::errors::ErrorCode;
+use domain::roomservice::{self, RetrySchedule, RoomService};
+use domain::sweep::{self, OrphanVerdict, SweepLimits, SweepSummary};
+use serde_json::{json, Map, Value};
+use spin_sdk::http::{IntoResponse, Method, Request};
+use spin_sdk::http_service;
+use spin_sdk::pg::{Connection, ParameterValue};
+
+mod cron {
+    spin_sdk::wit_bindgen::generate!({
+        runtime_path: "spin_sdk::wit_bindgen::rt",
+        world: "spin:cron/spin-cron",
+        path: "../../wit/spin-cron@3.0.0",
+    });
+}
+
+/// Room deletions per run: each is an HTTP call.
+const MAX_DELETIONS_PER_RUN: u64 = 50;
+
+#[http_service]
+async fn handle(request: Request) -> impl IntoResponse {
+    serve("cleanup-orphans", &[Method::POST], request, sweep_on_request).await
+}
+
+async fn sweep_on_request(incoming: Incoming) -> Result<Reply, Failure> {
+    let secret = config::optional("cron_secret").await;
+    let presented = incoming.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
+    // No secret configured means nobody may trigger the sweep over HTTP.
+    let Some(secret) = secret else {
+        return Err(Failure::from(ErrorCode::Unauthorized).with_detail("cron_secret is not set"));
+    };
+    if !constant_time_eq(presented.as_bytes(), secret.as_bytes()) {
+        return Err(Failure::from(ErrorCode::Unauthorized).with_detail("wrong cron secret"));
+    }
+    let summary = run().await?;
+    Ok(Reply::ok(json!({ "success": true, "summary": summary })))
+}
+
+struct Cron;
+
+impl cron::Guest for Cron {
+    async fn handle_cron_event(_metadata: cron::spin::cron::cron_types::Metadata) -> Result<(), cron::spin::cron::cron_types::Error> {
+        match run().await {
+            Ok(summary) => {
+                let mut fields = Map::new();
+                fields.insert("summary".into(), serde_json::to_value(&summary).unwrap_or(Value::Null));
+                component_kit::log::line("info", "cleanup-orphans", "sweep", fields);
+                Ok(())
+            }
+            Err(failure) => {
+                let code = failure.error.code().as_str();
+                let mut fields = Map::new();
+                fields.insert("errorCode".into(), code.into());
+                component_kit::log::line("error", "cleanup-orphans", "sweep failed", fields);
+                Err(cron::spin::cron::cron_types::Error::Other(code.to_owned()))
+            }
+        }
+    }
+}
+
+cron::export!(Cron with_types_in cron);
+
+/// One sweep run; its summary says what each step did.
+async fn run() -> Result<SweepSummary, Failure> {
+    let started = Instant::now();
+    let mut values = BTreeMap::new();
+    for name in SweepLimits::VARIABLES {
+        if let Some(value) = config::optional(name).await {
+            values.insert(name, value);
+        }
+    }
+    let limits = SweepLimits::from_variables(|name| values.get(name).cloned()).map_err(Failure::internal)?;
+    let connection = db::connect().await?;
+    let now = component_kit::clock::now_unix();
+    let mut summary = SweepSummary::default();
+    let batch = limits.sweep_batch_size;
+
+    // 1. Calls past their setup deadlines.
+    for (step, from, since, seconds, to, reason) in [
+        ("callsPushTimeout", "initiated", "created_at", limits.initiate_timeout_seconds, "failed", "push_timeout"),
+        ("callsMissed", "ringing", "ringing_at", limits.ring_timeout_seconds, "missed", "no_answer"),
+        ("callsJoinTimeout", "accepted", "accepted_at", limits.join_timeout_seconds, "failed", "join_timeout"),
+        ("callsMaxDuration", "live", "live_at", limits.call_max_seconds, "ended", "max_duration"),
+    ] {
+        let statement = format!(
+            "WITH due AS (
+                 SELECT id FROM calls WHERE status = '{from}' AND {since} <= now() - make_interval(secs => $1)
+                 ORDER BY {since} LIMIT $2 FOR UPDATE SKIP LOCKED
+             )
+             UPDATE calls c SET status = '{to}', end_reason = '{reason}', ended_at = now(), updated_at = now()
+             FROM due WHERE c.id = due.id AND c.status = '{from}'
+             RETURNING c.id"
+        );
+        let changed = db::query(&connection, &statement, limits_params(seconds, batch)).await?.len() as u64;
+        note(&connection, &mut summary, step, changed, batch, &format!("SELECT count(*) FROM calls WHERE status = '{from}' AND {since} <= now() - make_interval(secs => $1)"), seconds).await?;
+    }
+
+    // 2. Live calls whose party dropped and did not come back within the grace.
+    let changed = db::query(
+        &connection,
+        "WITH due AS (
+             SELECT c.id FROM calls c
+             WHERE c.status = 'live' AND EXISTS (
+                 SELECT 1 FROM room_participants p
+                 WHERE p.room_name = c.livekit_room_name AND p.identity IN (c.caller_id::text, c.callee_id::text)
+                   AND NOT p.present AND p.left_reason = 'network' AND p.event_at <= now() - make_interval(secs => $1))
+             LIMIT $2 FOR UPDATE OF c SKIP LOCKED
+         )
+         UPDATE calls c SET status = 'failed', end_reason = 'network_failure', ended_at = now(), updated_at = now()
+         FROM due WHERE c.id = due.id AND c.status = 'live'
+         RETURNING c.id",
+        limits_params(limits.host_grace_seconds, batch),
+    )
+    .await?
+    .len() as u64;
+    summary.add("callsNetworkFailure", changed);
+
+    let (service, schedule) = livekit::room_service().await?;
+
+    // 3. Idle warnings: claim first (so overlapping runs send one), then send.
+    let idle = db::query(
+        &connection,
+        "WITH due AS (
+             SELECT id FROM calls
+             WHERE status = 'live' AND published_tracks = 0 AND idle_warned_at IS NULL
+               AND COALESCE(media_last_seen_at, live_at) <= now() - make_interval(secs => $1)
+             LIMIT $2 FOR UPDATE SKIP LOCKED
+         )
+         UPDATE calls c SET idle_warned_at = now() FROM due WHERE c.id = due.id
+         RETURNING c.id::text AS id, c.livekit_room_name,
+                   floor(extract(epoch FROM now() - COALESCE(c.media_last_seen_at, c.live_at)))::bigint AS idle_seconds",
+        limits_params(limits.call_idle_warning_seconds, batch),
+    )
+    .await?;
+    let mut warned = 0;
+    for row in &idle {
+        let id: String = db::get(row, "id")?;
+        let room: String = db::get(row, "livekit_room_name")?;
+        let idle_seconds: i64 = db::get(row, "idle_seconds")?;
+        let message = sweep::idle_warning(&id, u64::try_from(idle_seconds).unwrap_or(0));
+        let sent = match service.send_data_request(&room, sweep::SYSTEM_TOPIC, &message, now) {
+            Ok(request) => roomservice::call(&livekit::SpinTransport, &request, schedule).await.map(|_| ()).map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        match sent {
+            Ok(()) => warned += 1,
+            Err(reason) => {
+                summary.livekit_errors += 1;
+                log_livekit_error("idle warning", &reason);
+                // Unclaim, so the next run warns.
+                db::execute(&connection, "UPDATE calls SET idle_warned_at = NULL WHERE id = CAST($1 AS text)::uuid", vec![ParameterValue::Str(id)]).await?;
+            }
+        }
+    }
+    summary.add("idleWarnings", warned);
+
+    // 4. Hosts gone longer than the grace.
+    let changed = db::query(
+        &connection,
+        "WITH due AS (
+             SELECT id FROM live_sessions
+             WHERE status IN ('host_disconnected', 'paused') AND host_left_at <= now() - make_interval(secs => $1)
+             ORDER BY host_left_at LIMIT $2 FOR UPDATE SKIP LOCKED
+         )
+         UPDATE live_sessions s SET status = 'ended', ended_at = now(), end_reason = 'host_timeout', updated_at = now()
+         FROM due WHERE s.id = due.id AND s.status IN ('host_disconnected', 'paused')
+         RETURNING s.id",
+        limits_params(limits.host_grace_seconds, batch),
+    )
+    .await?
+    .len() as u64;
+    summary.add("sessionsHostTimeout", changed);
+
+    // 5. Orphans: stale `live` sessions, checked against LiveKit one batch per call.
+    orphan_cleanup(&connection, &service, schedule, &limits, now, &mut summary).await?;
+
+    // 6. Rooms of ended sessions and calls that are still to delete.
+    delete_pending_rooms(&connection, &service, schedule, now, &mut summary).await?;
+
+    summary.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(summary)
+}
+
+async fn orphan_cleanup(
+    connection: &Connection,
+    service: &RoomService,
+    schedule: RetrySchedule,
+    limits: &SweepLimits,
+    now: u64,
+    summary: &mut SweepSummary,
+) -> Result<(), Failure> {
+    // Claim the batch; a crashed run's claim expires after two minutes.
+    let claimed = db::query(
+        connection,
+        "WITH due AS (
+             SELECT id FROM live_sessions
+             WHERE status = 'live' AND updated_at <= now() - make_interval(secs => $1)
+               AND (orphan_check_started_at IS NULL OR orphan_check_started_at <= now() - interval '2 minutes')
+             ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED
+         )
+         UPDATE live_sessions s SET orphan_check_started_at = now() FROM due WHERE s.id = due.id
+         RETURNING s.id::text AS id, s.livekit_room_name",
+        limits_params(limits.orphan_stale_seconds, limits.sweep_batch_size),
+    )
+    .await?;
+    if claimed.is_empty() {
+        return Ok(());
+    }
+    let mut sessions = Vec::new();
+    for row in &claimed {
+        sessions.push((db::get::<String>(row, "id")?, db::get::<String>(row, "livekit_room_name")?));
+    }
+    let names: Vec<String> = sessions.iter().map(|(_, room)| room.clone()).collect();
+    let answer = match service.list_rooms_request(&names, now) {
+        Ok(request) => roomservice::call(&livekit::SpinTransport, &request, schedule).await.map_err(|e| e.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
+    let ids = |ids: Vec<&String>| ParameterValue::ArrayStr(ids.into_iter().map(|id| Some(id.clone())).collect());
+    let counts = match answer.map(|answer| sweep::room_participants(&answer).ok_or_else(|| "ListRooms answer is not understood".to_owned())) {
+        Ok(Ok(counts)) => counts,
+        Ok(Err(reason)) | Err(reason) => {
+            // LiveKit did not answer: end nothing, release the claim, count it.
+            summary.livekit_errors += 1;
+            log_livekit_error("ListRooms", &reason);
+            db::execute(
+                connection,
+                "UPDATE live_sessions SET orphan_check_started_at = NULL WHERE id = ANY(CAST($1 AS text[])::uuid[])",
+                vec![ids(sessions.iter().map(|(id, _)| id).collect())],
+            )
+            .await?;
+            summary.left_for_next_run.insert("orphans", sessions.len() as u64);
+            return Ok(());
+        }
+    };
+    let (orphans, alive): (Vec<_>, Vec<_>) = sessions.iter().partition(|(_, room)| sweep::orphan_verdict(room, &counts) == OrphanVerdict::End);
+    // Guarded by the staleness again: a webhook that arrived meanwhile wins.
+    let ended = db::query(
+        connection,
+        "UPDATE live_sessions SET status = 'ended', ended_at = now(), end_reason = 'orphaned_cleanup', updated_at = now(),
+                orphan_check_started_at = NULL,
+                livekit_room_deleted_at = CASE WHEN livekit_room_name = ANY(CAST($3 AS text[])) THEN NULL ELSE now() END
+         WHERE id = ANY(CAST($1 AS text[])::uuid[]) AND status = 'live' AND updated_at <= now() - make_interval(secs => $2)
+         RETURNING id",
+        vec![
+            ids(orphans.iter().map(|(id, _)| id).collect()),
+            ParameterValue::Floating64(limits.orphan_stale_seconds as f64),
+            // Rooms LiveKit still has (empty): delete them too.
+            ParameterValue::ArrayStr(counts.keys().map(|name| Some(name.clone())).collect()),
+        ],
+    )
+    .await?
+    .len() as u64;
+    summary.add("orphansEnded", ended);
+    let touched = db::execute(
+        connection,
+        "UPDATE live_sessions SET updated_at = now(), orphan_check_started_at = NULL WHERE id = ANY(CAST($1 AS text[])::uuid[])",
+        vec![ids(alive.iter().map(|(id, _)| id).collect())],
+    )
+    .await?;
+    summary.add("orphansAlive", touched);
+    Ok(())
+}
+
+/// Deletes the rooms of ended sessions and of calls that were answered, when
+/// no deletion was recorded yet (after a timeout end, or when an earlier
+/// DeleteRoom failed). Stops at the first LiveKit failure.
+async fn delete_pending_rooms(connection: &Connection, service: &RoomService, schedule: RetrySchedule, now: u64, summary: &mut SweepSummary) -> Result<(), Failure> {
+    let pending = db::query(
+        connection,
+        "(SELECT 'live_sessions' AS tbl, id::text AS id, livekit_room_name FROM live_sessions
+          WHERE status = 'ended' AND livekit_room_deleted_at IS NULL ORDER BY ended_at LIMIT $1)
+         UNION ALL
+         (SELECT 'calls', id::text, livekit_room_name FROM calls
+          WHERE accepted_at IS NOT NULL AND ended_at IS NOT NULL AND livekit_room_deleted_at IS NULL ORDER BY ended_at LIMIT $1)",
+        vec![ParameterValue::Int64(MAX_DELETIONS_PER_RUN as i64)],
+    )
+    .await?;
+    let mut deleted = 0;
+    for row in &pending {
+        let table: String = db::get(row, "tbl")?;
+        let id: String = db::get(row, "id")?;
+        let room: String = db::get(row, "livekit_room_name")?;
+        let outcome = match service.delete_room_request(&room, now) {
+            Ok(request) => roomservice::call(&livekit::SpinTransport, &request, schedule).await.map(|_| ()).map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(reason) = outcome {
+            summary.livekit_errors += 1;
+            log_livekit_error("DeleteRoom", &reason);
+            break;
+        }
+        // `table` is one of the two literals above.
+        let statement = format!("UPDATE {table} SET livekit_room_deleted_at = now() WHERE id = CAST($1 AS text)::uuid AND livekit_room_deleted_at IS NULL");
+        db::execute(connection, &statement, vec![ParameterValue::Str(id)]).await?;
+        deleted += 1;
+    }
+    summary.add("roomsDeleted", deleted);
+    Ok(())
+}
+
+/// Records a step's count and, when it filled its batch, how many are left.
+async fn note(connection: &Connection, summary: &mut SweepSummary, step: &'static str, changed: u64, batch: u64, count_due: &str, seconds: u64) -> Result<(), Failure> {
+    summary.add(step, changed);
+    if changed >= batch {
+        let rows = db::query(connection, count_due, vec![ParameterValue::Floating64(seconds as f64)]).await?;
+        let left = rows.first().map(|row| db::get::<i64>(row, "count")).transpose()?.unwrap_or(0);
+        summary.left_for_next_run.insert(step, u64::try_from(left).unwrap_or(0));
+    }
+    Ok(())
+}
+
+fn limits_params(seconds: u64, batch: u64) -> Vec<ParameterValue> {
+    vec![ParameterValue::Floating64(seconds as f64), ParameterValue::Int64(i64::try_from(batch).unwrap_or(i64::MAX))]
+}
+
+fn log_livekit_error(call: &str, reason: &str) {
+    let mut fields = Map::new();
+    fields.insert("call".into(), call.into());
+    fields.insert("error".into(), reason.into());
+    component_kit::log::line("warn", "cleanup-orphans", "livekit error", fields);
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
