@@ -36,6 +36,8 @@ pub struct FakeLiveKit {
 
 struct State {
     mode: Mode,
+    /// Rooms `ListRooms` reports, with their participant counts.
+    rooms: Vec<(String, u32)>,
     received: Vec<Received>,
     verifier: TokenVerifier,
 }
@@ -47,6 +49,7 @@ impl FakeLiveKit {
         let url = format!("http://{}", listener.local_addr().expect("bound address"));
         let state = Arc::new(Mutex::new(State {
             mode: Mode::Normal,
+            rooms: Vec::new(),
             received: Vec::new(),
             verifier: TokenVerifier::with_api_key(api_key, api_secret),
         }));
@@ -69,6 +72,16 @@ impl FakeLiveKit {
     /// Changes how the fake answers from now on.
     pub fn set_mode(&self, mode: Mode) {
         self.state.lock().expect("fake state").mode = mode;
+    }
+
+    /// Sets the rooms that exist and how many participants each has.
+    pub fn set_rooms(&self, rooms: &[(&str, u32)]) {
+        self.state.lock().expect("fake state").rooms = rooms.iter().map(|(name, n)| ((*name).to_owned(), *n)).collect();
+    }
+
+    /// Requests of one method.
+    pub fn received_method(&self, method: &str) -> Vec<Received> {
+        self.received().into_iter().filter(|r| r.method == method).collect()
     }
 
     /// Every request so far.
@@ -101,11 +114,11 @@ async fn answer(
         .map(str::to_owned);
     let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-    let (mode, claims) = {
+    let (mode, claims, rooms) = {
         let mut state = state.lock().expect("fake state");
         let claims = token.and_then(|t| state.verifier.verify(&t).ok());
         state.received.push(Received { method: method.clone(), body: body.clone(), claims: claims.clone() });
-        (state.mode, claims)
+        (state.mode, claims, state.rooms.clone())
     };
     match mode {
         Mode::Hang => std::future::pending::<()>().await,
@@ -126,7 +139,22 @@ async fn answer(
         return Ok(twirp_error(403, "permission_denied", "missing grant"));
     }
     let answer = match method.as_str() {
-        "ListRooms" => serde_json::json!({ "rooms": [] }),
+        "ListRooms" => {
+            // protojson: zero counts are left out, as LiveKit's server does.
+            let wanted: Vec<&str> = body["names"].as_array().map(|n| n.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
+            let rooms: Vec<serde_json::Value> = rooms
+                .iter()
+                .filter(|(name, _)| wanted.is_empty() || wanted.contains(&name.as_str()))
+                .map(|(name, participants)| {
+                    let mut room = serde_json::json!({ "sid": format!("RM_{name}"), "name": name, "emptyTimeout": 300 });
+                    if *participants > 0 {
+                        room["numParticipants"] = (*participants).into();
+                    }
+                    room
+                })
+                .collect();
+            serde_json::json!({ "rooms": rooms })
+        }
         "ListParticipants" => serde_json::json!({ "participants": [] }),
         _ => serde_json::json!({}),
     };
