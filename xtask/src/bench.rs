@@ -76,6 +76,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 ("push_provider", "expo"),
                 ("push_url", push.url.as_str()),
                 ("push_origin", push_origin.as_str()),
+                ("cron_secret", SWEEP_SECRET),
             ]),
         );
         options.runtime.max_instances = 256;
@@ -171,6 +172,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 }));
             }
         }
+        let sweep = sweep_bench(&sql, &real).await?;
+        rows.push(sweep);
         probe.stop().await;
         real.stop().await;
         if let Some(path) = json_out {
@@ -179,6 +182,80 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })
+}
+
+/// The sweep's bearer secret in the bench app.
+const SWEEP_SECRET: &str = "bench-sweep";
+/// Rows of each kind in the sweep benchmark, and the share that is due.
+const SWEEP_ROWS: i64 = 100_000;
+const SWEEP_DUE_PERCENT: i64 = 10;
+
+/// One table of 100,000 live sessions and 100,000 calls, 10% of each due
+/// (half the due sessions out of their host grace, half stale orphans whose
+/// rooms LiveKit no longer has; the due calls rang out), swept over HTTP in
+/// default-sized batches until nothing is due.
+async fn sweep_bench(sql: &tokio_postgres::Client, host: &e2e::host::TestHost) -> anyhow::Result<serde_json::Value> {
+    let due = SWEEP_ROWS * SWEEP_DUE_PERCENT / 100;
+    sql.batch_execute("DELETE FROM live_sessions; DELETE FROM calls;").await?;
+    sql.execute(
+        "INSERT INTO live_sessions (creator_id, type, status, livekit_room_name, host_left_at, updated_at)
+         SELECT gen_random_uuid(), 'video_live',
+                CASE WHEN n <= $2 / 2 THEN 'host_disconnected' ELSE 'live' END,
+                'live_sweep_' || n,
+                CASE WHEN n <= $2 / 2 THEN now() - interval '1 minute' END,
+                CASE WHEN n <= $2 THEN now() - interval '1 hour' ELSE now() END
+         FROM generate_series(1, $1::bigint) AS n",
+        &[&SWEEP_ROWS, &due],
+    )
+    .await?;
+    sql.execute(
+        "INSERT INTO calls (caller_id, callee_id, call_type, status, livekit_room_name, ringing_at)
+         SELECT gen_random_uuid(), gen_random_uuid(), 'audio', 'ringing', 'call_sweep_' || n,
+                CASE WHEN n <= $2 THEN now() - interval '1 minute' ELSE now() END
+         FROM generate_series(1, $1::bigint) AS n",
+        &[&SWEEP_ROWS, &due],
+    )
+    .await?;
+    sql.batch_execute("ANALYZE live_sessions; ANALYZE calls;").await?;
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let mut runs = 0;
+    let mut changed = 0u64;
+    let mut slowest_run_ms = 0u64;
+    loop {
+        let answer: serde_json::Value = client
+            .post(host.url("/cleanup-orphans"))
+            .header("authorization", format!("Bearer {SWEEP_SECRET}"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        runs += 1;
+        let summary = &answer["summary"];
+        slowest_run_ms = slowest_run_ms.max(summary["durationMs"].as_u64().unwrap_or(0));
+        let steps = summary["steps"].as_object().context("a sweep summary")?;
+        let this_run: u64 = ["callsMissed", "sessionsHostTimeout", "orphansEnded"].iter().map(|s| steps.get(*s).and_then(|v| v.as_u64()).unwrap_or(0)).sum();
+        changed += this_run;
+        if this_run == 0 || runs > 1000 {
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "sweep over {SWEEP_ROWS} sessions + {SWEEP_ROWS} calls, {SWEEP_DUE_PERCENT}% due: {changed} rows ended in {runs} runs, {:.2} s, {:.0} rows/s, slowest run {slowest_run_ms} ms",
+        elapsed.as_secs_f64(),
+        changed as f64 / elapsed.as_secs_f64()
+    );
+    Ok(serde_json::json!({
+        "route": "sweep",
+        "rows": SWEEP_ROWS * 2,
+        "due": due * 2,
+        "ended": changed,
+        "runs": runs,
+        "seconds": elapsed.as_secs_f64(),
+        "rowsPerSecond": changed as f64 / elapsed.as_secs_f64(),
+        "slowestRunMs": slowest_run_ms,
+    }))
 }
 
 /// `count` fresh callers and callees (each callee with a device), as
