@@ -112,8 +112,10 @@ async fn answer(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
-    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    // Twirp speaks JSON (our components) and protobuf (LiveKit's own SDKs).
+    let protobuf = request.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"application/protobuf"));
+    let raw = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body: serde_json::Value = if protobuf { protobuf_request_as_json(&method, &raw) } else { serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null) };
     let (mode, claims, rooms) = {
         let mut state = state.lock().expect("fake state");
         let claims = token.and_then(|t| state.verifier.verify(&t).ok());
@@ -158,7 +160,51 @@ async fn answer(
         "ListParticipants" => serde_json::json!({ "participants": [] }),
         _ => serde_json::json!({}),
     };
+    if protobuf {
+        return Ok(protobuf_answer(&method, &answer));
+    }
     Ok(json(200, &answer))
+}
+
+/// The fields of a protobuf request the fake looks at, as JSON.
+fn protobuf_request_as_json(method: &str, raw: &[u8]) -> serde_json::Value {
+    use livekit_protocol as proto;
+    use prost::Message as _;
+    match method {
+        "ListRooms" => proto::ListRoomsRequest::decode(raw).map(|r| serde_json::json!({ "names": r.names })).unwrap_or_default(),
+        "DeleteRoom" => proto::DeleteRoomRequest::decode(raw).map(|r| serde_json::json!({ "room": r.room })).unwrap_or_default(),
+        "SendData" => proto::SendDataRequest::decode(raw).map(|r| serde_json::json!({ "room": r.room, "topic": r.topic })).unwrap_or_default(),
+        _ => serde_json::Value::Null,
+    }
+}
+
+/// The JSON answer re-encoded as LiveKit's protobuf response.
+fn protobuf_answer(method: &str, answer: &serde_json::Value) -> hyper::Response<Full<Bytes>> {
+    use livekit_protocol as proto;
+    use prost::Message as _;
+    let bytes = match method {
+        "ListRooms" => proto::ListRoomsResponse {
+            rooms: answer["rooms"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|room| proto::Room {
+                    sid: room["sid"].as_str().unwrap_or("").to_owned(),
+                    name: room["name"].as_str().unwrap_or("").to_owned(),
+                    num_participants: room["numParticipants"].as_u64().unwrap_or(0) as u32,
+                    empty_timeout: 300,
+                    ..Default::default()
+                })
+                .collect(),
+        }
+        .encode_to_vec(),
+        "DeleteRoom" => proto::DeleteRoomResponse::default().encode_to_vec(),
+        "SendData" => proto::SendDataResponse::default().encode_to_vec(),
+        _ => Vec::new(),
+    };
+    let mut response = hyper::Response::new(Full::new(Bytes::from(bytes)));
+    response.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/protobuf"));
+    response
 }
 
 fn twirp_error(status: u16, code: &str, msg: &str) -> hyper::Response<Full<Bytes>> {
