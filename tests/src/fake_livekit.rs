@@ -53,19 +53,7 @@ impl FakeLiveKit {
             received: Vec::new(),
             verifier: TokenVerifier::with_api_key(api_key, api_secret),
         }));
-        let shared = state.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { break };
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| answer(state.clone(), request));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let task = crate::fake_server::spawn(listener, state.clone(), answer);
         Self { url, state, task }
     }
 

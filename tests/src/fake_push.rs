@@ -51,19 +51,7 @@ impl FakePush {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let url = format!("http://{}{SEND_PATH}", listener.local_addr().expect("bound address"));
         let state = Arc::new(Mutex::new(State { mode: PushMode::Accept, received: Vec::new() }));
-        let shared = state.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { break };
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| answer(state.clone(), request));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let task = crate::fake_server::spawn(listener, state.clone(), answer);
         Self { url, state, task }
     }
 

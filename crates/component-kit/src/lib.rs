@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod livekit;
 pub mod log;
+pub mod outbound;
 pub mod push;
 pub mod serve;
 pub mod tokens;

@@ -1,14 +1,9 @@
 //! LiveKit's RoomService over Spin's outbound HTTP (the domain's `Transport`).
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::Poll;
 use std::time::Duration;
 
 use domain::livekit_token::ApiKeys;
 use domain::roomservice::{RetrySchedule, RoomService, Transport, TransportResult, TwirpRequest};
-use http_body_util::{BodyExt, Full, Limited};
-use spin_sdk::http::Request;
 
 use crate::{config, Failure};
 
@@ -34,28 +29,10 @@ pub async fn room_service() -> Result<(RoomService, RetrySchedule), Failure> {
 
 impl Transport for SpinTransport {
     async fn send(&self, request: &TwirpRequest, timeout: Duration) -> TransportResult {
-        let outgoing = Request::post(&request.url)
-            .header("content-type", "application/json")
-            .header("authorization", &request.authorization)
-            .body(Full::new(bytes::Bytes::from(request.body.clone())));
-        let outgoing = match outgoing {
-            Ok(outgoing) => outgoing,
-            Err(error) => return TransportResult::NoAnswer(format!("bad request: {error}")),
-        };
-        let exchange = async {
-            let response = spin_sdk::http::send(outgoing).await.map_err(|e| format!("{e:?}"))?;
-            let status = response.status().as_u16();
-            let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-                .collect()
-                .await
-                .map_err(|e| format!("reading the answer: {e}"))?
-                .to_bytes();
-            Ok::<_, String>((status, body.to_vec()))
-        };
-        match with_timeout(timeout, exchange).await {
-            Some(Ok((status, body))) => TransportResult::Answered { status, body },
-            Some(Err(reason)) => TransportResult::NoAnswer(reason),
-            None => TransportResult::NoAnswer(format!("no answer within {} s", timeout.as_secs())),
+        let headers = [("content-type", "application/json"), ("authorization", request.authorization.as_str())];
+        match crate::outbound::post(&request.url, &headers, request.body.clone(), timeout, MAX_ANSWER_BYTES).await {
+            Ok((status, body)) => TransportResult::Answered { status, body },
+            Err(reason) => TransportResult::NoAnswer(reason),
         }
     }
 
@@ -67,22 +44,6 @@ impl Transport for SpinTransport {
         let random = uuid::Uuid::new_v4().as_u128() as u64;
         (random >> 11) as f64 / (1u64 << 53) as f64
     }
-}
-
-/// `future`'s output, or `None` once `timeout` has passed.
-pub async fn with_timeout<T>(timeout: Duration, future: impl Future<Output = T>) -> Option<T> {
-    let mut future = pin!(future);
-    let mut timer = pin!(spin_sdk::time::sleep(timeout));
-    std::future::poll_fn(|context| {
-        if let Poll::Ready(output) = future.as_mut().poll(context) {
-            return Poll::Ready(Some(output));
-        }
-        if timer.as_mut().poll(context).is_ready() {
-            return Poll::Ready(None);
-        }
-        Poll::Pending
-    })
-    .await
 }
 
 /// Deletes `room` with retries; `Err` carries the reason for the log. A room

@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 
 use domain::ids::UserId;
 use domain::push::{classify_expo_answer, expo_request, IncomingCall, PushMessage, PushOutcome, DEFAULT_PUSH_URL};
-use http_body_util::{BodyExt, Full, Limited};
 use serde_json::Map;
-use spin_sdk::http::Request;
 use spin_sdk::pg::{Connection, ParameterValue};
 
 use crate::{config, db};
@@ -75,28 +73,10 @@ async fn settings() -> Result<Settings, String> {
 
 async fn send_to_expo(settings: &Settings, message: &PushMessage) -> PushOutcome {
     let request = expo_request(&settings.push_url, settings.access_token.as_deref(), message);
-    let mut builder = Request::post(&request.url);
-    for (name, value) in &request.headers {
-        builder = builder.header(name.as_str(), value.as_str());
-    }
-    let outgoing = match builder.body(Full::new(bytes::Bytes::from(request.body))) {
-        Ok(outgoing) => outgoing,
-        Err(error) => return PushOutcome::Refused(format!("cannot build the request: {error}")),
-    };
-    let exchange = async {
-        let response = spin_sdk::http::send(outgoing).await.map_err(|e| format!("{e:?}"))?;
-        let status = response.status().as_u16();
-        let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-            .collect()
-            .await
-            .map_err(|e| format!("reading the answer: {e}"))?
-            .to_bytes();
-        Ok::<_, String>((status, body))
-    };
-    match crate::livekit::with_timeout(settings.timeout, exchange).await {
-        Some(Ok((status, body))) => classify_expo_answer(status, &body),
-        Some(Err(reason)) => PushOutcome::NoAnswer(reason),
-        None => PushOutcome::NoAnswer(format!("no answer within {} s", settings.timeout.as_secs())),
+    let headers: Vec<(&str, &str)> = request.headers.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+    match crate::outbound::post(&request.url, &headers, request.body, settings.timeout, MAX_ANSWER_BYTES).await {
+        Ok((status, body)) => classify_expo_answer(status, &body),
+        Err(reason) => PushOutcome::NoAnswer(reason),
     }
 }
 
