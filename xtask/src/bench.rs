@@ -200,10 +200,10 @@ async fn sweep_bench(sql: &tokio_postgres::Client, host: &e2e::host::TestHost) -
     sql.execute(
         "INSERT INTO live_sessions (creator_id, type, status, livekit_room_name, host_left_at, updated_at)
          SELECT gen_random_uuid(), 'video_live',
-                CASE WHEN n <= $2 / 2 THEN 'host_disconnected' ELSE 'live' END,
+                CASE WHEN n <= $2::bigint / 2 THEN 'host_disconnected' ELSE 'live' END,
                 'live_sweep_' || n,
-                CASE WHEN n <= $2 / 2 THEN now() - interval '1 minute' END,
-                CASE WHEN n <= $2 THEN now() - interval '1 hour' ELSE now() END
+                CASE WHEN n <= $2::bigint / 2 THEN now() - interval '1 minute' END,
+                CASE WHEN n <= $2::bigint THEN now() - interval '1 hour' ELSE now() END
          FROM generate_series(1, $1::bigint) AS n",
         &[&SWEEP_ROWS, &due],
     )
@@ -211,7 +211,7 @@ async fn sweep_bench(sql: &tokio_postgres::Client, host: &e2e::host::TestHost) -
     sql.execute(
         "INSERT INTO calls (caller_id, callee_id, call_type, status, livekit_room_name, ringing_at)
          SELECT gen_random_uuid(), gen_random_uuid(), 'audio', 'ringing', 'call_sweep_' || n,
-                CASE WHEN n <= $2 THEN now() - interval '1 minute' ELSE now() END
+                CASE WHEN n <= $2::bigint THEN now() - interval '1 minute' ELSE now() END
          FROM generate_series(1, $1::bigint) AS n",
         &[&SWEEP_ROWS, &due],
     )
