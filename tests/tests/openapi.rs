@@ -1,0 +1,48 @@
+//! `openapi.yaml` cannot drift: its paths are exactly the routes of
+//! `spin.toml`, its error codes exactly the domain's table, and the served
+//! document is the file.
+
+use std::collections::BTreeSet;
+
+use e2e::app::App;
+
+fn document() -> serde_json::Value {
+    let text = std::fs::read_to_string(e2e::paths::repo_root().join("openapi.yaml")).unwrap();
+    serde_norway::from_str(&text).expect("openapi.yaml is valid YAML")
+}
+
+#[test]
+fn paths_are_the_routes_of_spin_toml() {
+    let manifest: toml::Value = toml::from_str(&std::fs::read_to_string(e2e::paths::spin_toml()).unwrap()).unwrap();
+    let routes: BTreeSet<String> = manifest["trigger"]["http"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|trigger| trigger["route"].as_str().unwrap().to_owned())
+        .collect();
+    let paths: BTreeSet<String> = document()["paths"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(paths, routes);
+}
+
+#[test]
+fn error_codes_are_the_domain_table() {
+    let documented: BTreeSet<String> = document()["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|code| code.as_str().unwrap().to_owned())
+        .collect();
+    let table: BTreeSet<String> = domain::errors::ALL_CODES.iter().map(|code| code.as_str().to_owned()).collect();
+    assert_eq!(documented, table);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_is_served() {
+    let app = App::start().await;
+    let answer = app.host.client.get(app.host.url("/openapi.yaml")).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(answer.headers()["content-type"].to_str().unwrap().starts_with("application/yaml"));
+    let served = answer.text().await.unwrap();
+    assert_eq!(served, std::fs::read_to_string(e2e::paths::repo_root().join("openapi.yaml")).unwrap());
+    app.stop().await;
+}
