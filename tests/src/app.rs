@@ -30,12 +30,19 @@ impl App {
 
     /// Starts with `overrides` on top of the standard test variables.
     pub async fn start_with(overrides: &[(&str, &str)]) -> Self {
+        Self::start_reaching_database(overrides, |url| url.to_owned()).await
+    }
+
+    /// Starts with the components reaching the database at `rewrite(url)`
+    /// (through a proxy, say), while the test reaches it directly.
+    pub async fn start_reaching_database(overrides: &[(&str, &str)], rewrite: impl Fn(&str) -> String) -> Self {
         let db = TestDb::migrated().await.expect("a migrated test database");
+        let component_url = rewrite(&db.url);
         let livekit = FakeLiveKit::start(LIVEKIT_KEY, LIVEKIT_SECRET).await;
         let push = FakePush::start().await;
         let push_origin = format!("http://{}", push.host());
         let mut variables: BTreeMap<String, String> = [
-            ("database_url", db.url.as_str()),
+            ("database_url", component_url.as_str()),
             ("auth_jwt_secret", crate::users::AUTH_SECRET),
             ("livekit_url", LIVEKIT_WS_URL),
             ("livekit_api_url", livekit.url.as_str()),

@@ -11,5 +11,6 @@ pub mod host;
 pub mod load;
 pub mod manifests;
 pub mod paths;
+pub mod tcp_proxy;
 pub mod users;
 pub mod webhooks;
