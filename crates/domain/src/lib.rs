@@ -17,6 +17,7 @@ pub mod presence;
 pub mod push;
 pub mod requests;
 pub mod roomservice;
+pub mod sentry;
 pub mod session;
 pub mod sweep;
 pub mod time;
