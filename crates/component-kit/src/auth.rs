@@ -18,6 +18,9 @@ pub async fn user(incoming: &Incoming) -> Result<UserId, Failure> {
     let issuer = config::optional("auth_issuer").await;
     let auth = AuthConfig::new(secret.as_deref(), jwks.as_deref(), &audience, issuer.as_deref())
         .map_err(|error| Failure::internal(format!("auth configuration: {error}")))?;
-    auth.verify_bearer(incoming.header("authorization"), crate::clock::now_unix())
-        .map_err(|reason| Failure::from(ErrorCode::Unauthorized).with_detail(format!("jwt refused: {reason}")))
+    let user = auth
+        .verify_bearer(incoming.header("authorization"), crate::clock::now_unix())
+        .map_err(|reason| Failure::from(ErrorCode::Unauthorized).with_detail(format!("jwt refused: {reason}")))?;
+    incoming.user.set(Some(user));
+    Ok(user)
 }

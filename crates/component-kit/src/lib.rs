@@ -14,6 +14,7 @@ pub mod livekit;
 pub mod log;
 pub mod outbound;
 pub mod push;
+pub mod sentry;
 pub mod serve;
 pub mod tokens;
 

@@ -1,10 +1,13 @@
 //! The request wrapper every component answers through.
 
+use std::cell::Cell;
 use std::future::Future;
+use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use domain::errors::{ApiError, ErrorCode, Language};
+use domain::ids::UserId;
 use domain::requests::MAX_BODY_BYTES;
 use http::{HeaderMap, Method, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -13,6 +16,8 @@ use spin_sdk::http::Request;
 
 /// A decoded request: its body is read (within the limit) before the handler runs.
 pub struct Incoming {
+    /// Set by [`crate::auth::user`] once the caller is known, for logs and reports.
+    pub user: Rc<Cell<Option<UserId>>>,
     pub method: Method,
     pub headers: HeaderMap,
     pub query: String,
@@ -47,12 +52,14 @@ where
     let request_id = request_id(&parts.headers);
     let path = parts.uri.path().to_owned();
     let method = parts.method.clone();
+    let user = Rc::new(Cell::new(None));
     let outcome = if !methods.contains(&parts.method) {
         Err(Failure::from(ErrorCode::MethodNotAllowed))
     } else {
         match Limited::new(body, MAX_BODY_BYTES).collect().await {
             Ok(collected) => {
                 let incoming = Incoming {
+                    user: user.clone(),
                     method: parts.method,
                     headers: parts.headers,
                     query: parts.uri.query().unwrap_or("").to_owned(),
@@ -75,8 +82,27 @@ where
             failure.detail,
         ),
     };
+    if error_code == Some(ErrorCode::InternalError.as_str()) {
+        let mut extra = Map::new();
+        if let Some(detail) = &detail {
+            extra.insert("detail".into(), detail.clone().into());
+        }
+        crate::sentry::report(crate::sentry::Report {
+            component,
+            message: "INTERNAL_ERROR",
+            request_id: Some(&request_id),
+            error_code,
+            route: Some(&path),
+            user_id: user.get().map(|u| u.to_string()),
+            extra,
+        })
+        .await;
+    }
     let mut fields = Map::new();
     fields.insert("requestId".into(), request_id.clone().into());
+    if let Some(user) = user.get() {
+        fields.insert("userId".into(), user.to_string().into());
+    }
     fields.insert("method".into(), method.as_str().into());
     fields.insert("path".into(), path.into());
     fields.insert("status".into(), status.as_u16().into());

@@ -65,6 +65,16 @@ impl cron::Guest for Cron {
                 let mut fields = Map::new();
                 fields.insert("errorCode".into(), code.into());
                 component_kit::log::line("error", "cleanup-orphans", "sweep failed", fields);
+                component_kit::sentry::report(component_kit::sentry::Report {
+                    component: "cleanup-orphans",
+                    message: "sweep failed",
+                    request_id: None,
+                    error_code: Some(code),
+                    route: Some("cron"),
+                    user_id: None,
+                    extra: Map::new(),
+                })
+                .await;
                 Err(cron::spin::cron::cron_types::Error::Other(code.to_owned()))
             }
         }
@@ -191,6 +201,21 @@ async fn run() -> Result<SweepSummary, Failure> {
     delete_pending_rooms(&connection, &service, schedule, now, &mut summary).await?;
 
     summary.duration_ms = started.elapsed().as_millis() as u64;
+    if summary.livekit_errors > 0 {
+        // A step that LiveKit made fail: it ended nothing, but someone should know.
+        let mut extra = Map::new();
+        extra.insert("summary".into(), serde_json::to_value(&summary).unwrap_or(Value::Null));
+        component_kit::sentry::report(component_kit::sentry::Report {
+            component: "cleanup-orphans",
+            message: "sweep steps failed: LiveKit errors",
+            request_id: None,
+            error_code: None,
+            route: None,
+            user_id: None,
+            extra,
+        })
+        .await;
+    }
     Ok(summary)
 }
 
