@@ -6,6 +6,7 @@ pub mod app;
 pub mod db;
 pub mod fake_livekit;
 pub mod fake_push;
+pub mod fake_sentry;
 pub mod fake_server;
 pub mod host;
 pub mod load;
