@@ -106,3 +106,48 @@ async fn every_endpoint_is_503_while_the_database_is_gone_and_recovers() {
     assert_eq!(app.host.client.get(app.host.url("/health")).send().await.unwrap().status(), 200);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_livekit_outage_leaves_tokens_working_ends_rows_and_the_sweep_deletes_the_rooms_later() {
+    let app = App::start_with(&[("livekit_timeout_seconds", "1"), ("cron_secret", "outage-secret")]).await;
+    app.livekit.set_mode(e2e::fake_livekit::Mode::Hang);
+    let host = new_user();
+    let started = app.post("/live-session-start", Some(&bearer(host)), r#"{"type":"video_live"}"#).await;
+    assert_eq!(started.status, 201);
+    let session: Uuid = started.body["session"]["id"].as_str().unwrap().parse().unwrap();
+    // Minting never waits on LiveKit.
+    let began = Instant::now();
+    assert_eq!(app.post("/get-livekit-token", Some(&bearer(new_user())), &json!({ "sessionId": session }).to_string()).await.status, 200);
+    assert!(began.elapsed() < Duration::from_secs(1));
+
+    let ended = app.post("/live-session-end", Some(&bearer(host)), &json!({ "sessionId": session }).to_string()).await;
+    assert_eq!((ended.status, ended.body["roomDeletion"].as_str()), (200, Some("pending")));
+    let caller = app.user("Ali", None).await;
+    let callee = app.user("Veli", Some("ExponentPushToken[veli]")).await;
+    let call = app.post("/call-initiate", Some(&bearer(caller)), &json!({ "calleeId": callee }).to_string()).await.body["call"]["id"].as_str().unwrap().to_owned();
+    app.post("/call-action", Some(&bearer(callee)), &json!({ "callId": call, "action": "accept" }).to_string()).await;
+    let call_end = app.post("/call-action", Some(&bearer(caller)), &json!({ "callId": call, "action": "end" }).to_string()).await;
+    assert_eq!((call_end.status, call_end.body["call"]["status"].as_str(), call_end.body["roomDeletion"].as_str()), (200, Some("ended"), Some("pending")));
+    assert_eq!(pending_deletions(&app).await, 2);
+
+    // LiveKit is back: the next sweep deletes both rooms.
+    app.livekit.set_mode(e2e::fake_livekit::Mode::Normal);
+    let (status, body, _) = send(&app, host, "POST", "/cleanup-orphans", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["summary"]["steps"]["roomsDeleted"], 2, "{body}");
+    assert_eq!(pending_deletions(&app).await, 0);
+    app.stop().await;
+}
+
+async fn pending_deletions(app: &App) -> i64 {
+    app.sql()
+        .await
+        .query_one(
+            "SELECT (SELECT count(*) FROM live_sessions WHERE status = 'ended' AND livekit_room_deleted_at IS NULL)
+                  + (SELECT count(*) FROM calls WHERE status = 'ended' AND livekit_room_deleted_at IS NULL)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}

@@ -30,6 +30,8 @@ pub struct Incoming {
 pub struct Reply {
     pub status: StatusCode,
     pub body: Value,
+    /// A non-JSON body and its content type, instead of `body`.
+    pub raw: Option<(&'static str, String)>,
 }
 
 /// A failed request: the error the client sees, and what only the log sees.
@@ -73,6 +75,10 @@ where
         }
     };
     let (status, body, retry_after, error_code, detail) = match outcome {
+        Ok(Reply { status, raw: Some((content_type, text)), .. }) => {
+            log_request(component, &request_id, &method, &path, status, started, None, None, user.get());
+            return respond(status, content_type, Bytes::from(text), None, &request_id);
+        }
         Ok(reply) => (reply.status, reply.body, None, None, None),
         Err(failure) => (
             StatusCode::from_u16(failure.error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -98,9 +104,26 @@ where
         })
         .await;
     }
+    log_request(component, &request_id, &method, &path, status, started, error_code, detail, user.get());
+    respond(status, "application/json; charset=utf-8", Bytes::from(body.to_string()), retry_after, &request_id)
+}
+
+/// The one log line of a request.
+#[allow(clippy::too_many_arguments)]
+fn log_request(
+    component: &str,
+    request_id: &str,
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    started: Instant,
+    error_code: Option<&str>,
+    detail: Option<String>,
+    user: Option<UserId>,
+) {
     let mut fields = Map::new();
-    fields.insert("requestId".into(), request_id.clone().into());
-    if let Some(user) = user.get() {
+    fields.insert("requestId".into(), request_id.into());
+    if let Some(user) = user {
         fields.insert("userId".into(), user.to_string().into());
     }
     fields.insert("method".into(), method.as_str().into());
@@ -115,13 +138,13 @@ where
     }
     let level = if status.is_server_error() { "error" } else if status.is_client_error() { "warn" } else { "info" };
     crate::log::line(level, component, "request", fields);
-    json_response(status, &body, retry_after, &request_id)
 }
 
-fn json_response(status: StatusCode, body: &Value, retry_after: Option<u32>, request_id: &str) -> http::Response<Full<Bytes>> {
+
+fn respond(status: StatusCode, content_type: &'static str, bytes: Bytes, retry_after: Option<u32>, request_id: &str) -> http::Response<Full<Bytes>> {
     let mut builder = http::Response::builder()
         .status(status)
-        .header("content-type", "application/json; charset=utf-8")
+        .header("content-type", content_type)
         .header("cache-control", "no-store");
     if let Ok(value) = http::HeaderValue::from_str(request_id) {
         builder = builder.header("x-request-id", value);
@@ -129,7 +152,6 @@ fn json_response(status: StatusCode, body: &Value, retry_after: Option<u32>, req
     if let Some(seconds) = retry_after {
         builder = builder.header("retry-after", seconds.to_string());
     }
-    let bytes = Bytes::from(body.to_string());
     builder
         .body(Full::new(bytes.clone()))
         // Invariant: every header above is a valid static name with a valid value.
@@ -156,7 +178,12 @@ impl Incoming {
 impl Reply {
     /// `status` with `body`.
     pub fn new(status: StatusCode, body: Value) -> Self {
-        Self { status, body }
+        Self { status, body, raw: None }
+    }
+
+    /// `status` with a non-JSON `text` of `content_type`.
+    pub fn text(status: StatusCode, content_type: &'static str, text: String) -> Self {
+        Self { status, body: Value::Null, raw: Some((content_type, text)) }
     }
 
     /// 200 with `body`.
