@@ -52,6 +52,7 @@ where
     let (parts, body) = request.into_parts();
     let language = Language::from_accept_language(parts.headers.get("accept-language").and_then(|v| v.to_str().ok()));
     let request_id = request_id(&parts.headers);
+    crate::log::set_request_id(&request_id);
     let path = parts.uri.path().to_owned();
     let method = parts.method.clone();
     let user = Rc::new(Cell::new(None));
