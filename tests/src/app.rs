@@ -36,6 +36,15 @@ impl App {
     /// Starts with the components reaching the database at `rewrite(url)`
     /// (through a proxy, say), while the test reaches it directly.
     pub async fn start_reaching_database(overrides: &[(&str, &str)], rewrite: impl Fn(&str) -> String) -> Self {
+        Self::start_full(overrides, rewrite, |_| {}).await
+    }
+
+    /// Starts with the host's options adjusted by `adjust` (to capture logs, say).
+    pub async fn start_adjusting(overrides: &[(&str, &str)], adjust: impl FnOnce(&mut devhost::HostOptions)) -> Self {
+        Self::start_full(overrides, |url| url.to_owned(), adjust).await
+    }
+
+    async fn start_full(overrides: &[(&str, &str)], rewrite: impl Fn(&str) -> String, adjust: impl FnOnce(&mut devhost::HostOptions)) -> Self {
         let db = TestDb::migrated().await.expect("a migrated test database");
         let component_url = rewrite(&db.url);
         let livekit = FakeLiveKit::start(LIVEKIT_KEY, LIVEKIT_SECRET).await;
@@ -60,7 +69,9 @@ impl App {
         for (name, value) in overrides {
             variables.insert((*name).to_owned(), (*value).to_owned());
         }
-        let host = TestHost::start(&crate::paths::spin_toml(), variables).await.expect("the host starts");
+        let mut options = crate::host::options(&crate::paths::spin_toml(), variables);
+        adjust(&mut options);
+        let host = TestHost::start_with(options).await.expect("the host starts");
         Self { db, livekit, push, host }
     }
 

@@ -58,7 +58,11 @@ pub fn options(manifest: &Path, variables: BTreeMap<String, String>) -> devhost:
     options.run_cron_schedules = false;
     options.runtime.max_instances = 64;
     // Component logs would drown the test output; E2E_GUEST_LOGS=1 shows them.
-    options.runtime.guest_output = std::env::var_os("E2E_GUEST_LOGS").is_some();
+    options.runtime.guest_output = if std::env::var_os("E2E_GUEST_LOGS").is_some() {
+        devhost::runtime::GuestOutput::Inherit
+    } else {
+        devhost::runtime::GuestOutput::Discard
+    };
     options.http.log_requests = false;
     options
 }

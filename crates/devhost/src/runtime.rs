@@ -31,8 +31,22 @@ pub struct RuntimeLimits {
     pub max_instances: u32,
     /// Linear memory one instance may grow to.
     pub max_memory_bytes: usize,
-    /// Pass the guests' stdout and stderr through (Spin logs them); tests turn it off.
-    pub guest_output: bool,
+    /// What becomes of the guests' stdout and stderr.
+    pub guest_output: GuestOutput,
+}
+
+/// The buffer type of [`GuestOutput::CaptureStderr`].
+pub use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+/// Where guest output goes.
+#[derive(Debug, Clone)]
+pub enum GuestOutput {
+    /// To the host's stdout and stderr, as Spin logs them.
+    Inherit,
+    /// Nowhere (quiet tests).
+    Discard,
+    /// Stderr into one shared in-memory buffer, for tests that read the logs.
+    CaptureStderr(MemoryOutputPipe),
 }
 
 impl Default for RuntimeLimits {
@@ -40,7 +54,7 @@ impl Default for RuntimeLimits {
         Self {
             max_instances: 256,
             max_memory_bytes: 128 << 20,
-            guest_output: true,
+            guest_output: GuestOutput::Inherit,
         }
     }
 }
@@ -88,7 +102,7 @@ pub struct Runtime {
     pub variables: Variables,
     postgres: Postgres,
     slots: Arc<tokio::sync::Semaphore>,
-    guest_output: bool,
+    guest_output: GuestOutput,
 }
 
 impl Runtime {
@@ -132,7 +146,7 @@ impl Runtime {
             variables,
             postgres: Postgres::default(),
             slots: Arc::new(tokio::sync::Semaphore::new(limits.max_instances as usize)),
-            guest_output: limits.guest_output,
+            guest_output: limits.guest_output.clone(),
         })
     }
 
@@ -145,8 +159,14 @@ impl Runtime {
 
     fn wasi_ctx(&self) -> WasiCtx {
         let mut builder = WasiCtxBuilder::new();
-        if self.guest_output {
-            builder.inherit_stdout().inherit_stderr();
+        match &self.guest_output {
+            GuestOutput::Inherit => {
+                builder.inherit_stdout().inherit_stderr();
+            }
+            GuestOutput::Discard => {}
+            GuestOutput::CaptureStderr(pipe) => {
+                builder.stderr(pipe.clone());
+            }
         }
         builder.build()
     }
