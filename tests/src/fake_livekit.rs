@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+
+use crate::fake_server::json;
 use livekit_api::access_token::{Claims, TokenVerifier};
 
 /// How the fake answers.
@@ -197,11 +199,4 @@ fn protobuf_answer(method: &str, answer: &serde_json::Value) -> hyper::Response<
 
 fn twirp_error(status: u16, code: &str, msg: &str) -> hyper::Response<Full<Bytes>> {
     json(status, &serde_json::json!({ "code": code, "msg": msg }))
-}
-
-fn json(status: u16, body: &serde_json::Value) -> hyper::Response<Full<Bytes>> {
-    let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
-    response
 }

@@ -96,7 +96,7 @@ async fn answer(
         std::future::pending::<()>().await;
     }
     if path != SEND_PATH || !post {
-        return Ok(json_answer(404, &json!({ "errors": [{ "code": "NOT_FOUND", "message": "not found" }] })));
+        return Ok(crate::fake_server::json(404, &json!({ "errors": [{ "code": "NOT_FOUND", "message": "not found" }] })));
     }
     // Expo's `to` is one token or an array of them.
     let tokens: Vec<String> = match &body["to"] {
@@ -105,7 +105,7 @@ async fn answer(
         _ => Vec::new(),
     };
     if tokens.is_empty() {
-        return Ok(json_answer(400, &json!({ "errors": [{ "code": "VALIDATION_ERROR", "message": "\"to\" is required" }] })));
+        return Ok(crate::fake_server::json(400, &json!({ "errors": [{ "code": "VALIDATION_ERROR", "message": "\"to\" is required" }] })));
     }
     let tickets: Vec<Value> = tokens
         .iter()
@@ -118,12 +118,5 @@ async fn answer(
             _ => json!({ "status": "ok", "id": uuid::Uuid::new_v4().to_string() }),
         })
         .collect();
-    Ok(json_answer(200, &json!({ "data": tickets })))
-}
-
-fn json_answer(status: u16, body: &Value) -> hyper::Response<Full<Bytes>> {
-    let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
-    response
+    Ok(crate::fake_server::json(200, &json!({ "data": tickets })))
 }

@@ -77,13 +77,6 @@ pub async fn apply(connection: &Connection, call_id: Uuid, transition: &Transiti
     rows.first().map(call_row).transpose()
 }
 
-/// Records that the call's LiveKit room is gone.
-pub async fn mark_room_deleted(connection: &Connection, call_id: Uuid) -> Result<(), Failure> {
-    db::execute(connection, "UPDATE calls SET livekit_room_deleted_at = now() WHERE id = $1 AND livekit_room_deleted_at IS NULL", vec![db::uuid(call_id)])
-        .await?;
-    Ok(())
-}
-
 /// A row selected with [`CALL_COLUMNS`].
 pub fn call_row(row: &Row) -> Result<CallRow, Failure> {
     let json_text: String = db::get(row, "call")?;

@@ -54,3 +54,42 @@ pub async fn delete_room(room: &str, now: u64) -> Result<(), String> {
     domain::roomservice::call(&SpinTransport, &request, schedule).await.map_err(|e| e.to_string())?;
     Ok(())
 }
+
+/// The row a LiveKit room belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoomOwner {
+    Session(uuid::Uuid),
+    Call(uuid::Uuid),
+}
+
+/// Records on its row that the owner's room is gone.
+pub async fn mark_room_deleted(connection: &spin_sdk::pg::Connection, owner: RoomOwner) -> Result<(), Failure> {
+    // The table names are literals, never input.
+    let (table, id) = match owner {
+        RoomOwner::Session(id) => ("live_sessions", id),
+        RoomOwner::Call(id) => ("calls", id),
+    };
+    let statement = format!("UPDATE {table} SET livekit_room_deleted_at = now() WHERE id = $1 AND livekit_room_deleted_at IS NULL");
+    crate::db::execute(connection, &statement, vec![crate::db::uuid(id)]).await?;
+    Ok(())
+}
+
+/// Deletes the owner's room once its end is committed, and records it.
+/// Answers `"done"`, or `"pending"` after logging why: the end stands and
+/// the sweep retries the deletion.
+pub async fn delete_room_after_end(connection: &spin_sdk::pg::Connection, component: &str, owner: RoomOwner, room: &str) -> &'static str {
+    let outcome = match delete_room(room, crate::clock::now_unix()).await {
+        Ok(()) => mark_room_deleted(connection, owner).await.map_err(|_| "recording the deletion failed".to_owned()),
+        Err(reason) => Err(reason),
+    };
+    match outcome {
+        Ok(()) => "done",
+        Err(reason) => {
+            let mut fields = serde_json::Map::new();
+            fields.insert("room".into(), room.into());
+            fields.insert("error".into(), reason.into());
+            crate::log::line("warn", component, "room deletion pending", fields);
+            "pending"
+        }
+    }
+}

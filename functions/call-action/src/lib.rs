@@ -12,7 +12,7 @@ use domain::call::{decide, ActionDecision, CallAction, Party};
 use domain::errors::{ApiError, ErrorCode};
 use domain::ids::UserId;
 use domain::requests::ActOnCall;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 use spin_sdk::http::{IntoResponse, Method, Request};
 use spin_sdk::http_service;
 use spin_sdk::pg::Connection;
@@ -66,7 +66,7 @@ async fn answer(connection: &Connection, call_id: Uuid, user: UserId, action: Ca
             tokens::merge(&mut body, tokens::participant_token(user, &name, &admission, component_kit::clock::now_unix()).await?);
         }
         CallAction::End => {
-            let deletion = if call.room_deleted { "done" } else { delete_room(connection, call_id, &call.room_name).await };
+            let deletion = if call.room_deleted { "done" } else { livekit::delete_room_after_end(connection, "call-action", livekit::RoomOwner::Call(call_id), &call.room_name).await };
             tokens::merge(&mut body, json!({ "roomDeletion": deletion }));
         }
         CallAction::Reject | CallAction::Cancel => {}
@@ -86,22 +86,4 @@ async fn display_name(connection: &Connection, user: UserId) -> Result<String, F
     )
     .await?;
     rows.first().map(|row| db::get(row, "name")).transpose()?.ok_or_else(|| Failure::internal("no name row"))
-}
-
-/// Deletes the room after the end is committed; failure leaves it pending.
-async fn delete_room(connection: &Connection, call_id: Uuid, room_name: &str) -> &'static str {
-    let outcome = match livekit::delete_room(room_name, component_kit::clock::now_unix()).await {
-        Ok(()) => calls::mark_room_deleted(connection, call_id).await.map_err(|_| "recording the deletion failed".to_owned()),
-        Err(reason) => Err(reason),
-    };
-    match outcome {
-        Ok(()) => "done",
-        Err(reason) => {
-            let mut fields = Map::new();
-            fields.insert("room".into(), Value::from(room_name));
-            fields.insert("error".into(), reason.into());
-            component_kit::log::line("warn", "call-action", "room deletion pending", fields);
-            "pending"
-        }
-    }
 }

@@ -327,9 +327,9 @@ async fn delete_pending_rooms(connection: &Connection, service: &RoomService, sc
             log_livekit_error("DeleteRoom", &reason);
             break;
         }
-        // `table` is one of the two literals above.
-        let statement = format!("UPDATE {table} SET livekit_room_deleted_at = now() WHERE id = CAST($1 AS text)::uuid AND livekit_room_deleted_at IS NULL");
-        db::execute(connection, &statement, vec![ParameterValue::Str(id)]).await?;
+        let id: uuid::Uuid = id.parse().map_err(|_| Failure::internal(format!("{table} id {id:?}")))?;
+        let owner = if table == "calls" { livekit::RoomOwner::Call(id) } else { livekit::RoomOwner::Session(id) };
+        livekit::mark_room_deleted(connection, owner).await?;
         deleted += 1;
     }
     summary.add("roomsDeleted", deleted);

@@ -9,10 +9,9 @@
 use component_kit::{auth, db, livekit, serve, Failure, Incoming, Reply};
 use domain::errors::ErrorCode;
 use domain::requests::EndSession;
-use serde_json::{json, Map};
+use serde_json::json;
 use spin_sdk::http::{IntoResponse, Method, Request};
 use spin_sdk::http_service;
-use spin_sdk::pg::Connection;
 
 #[http_service]
 async fn handle(request: Request) -> impl IntoResponse {
@@ -22,7 +21,6 @@ async fn handle(request: Request) -> impl IntoResponse {
 async fn end(incoming: Incoming) -> Result<Reply, Failure> {
     let host = auth::user(&incoming).await?;
     let EndSession { session_id } = EndSession::parse(&incoming.body)?;
-    let now = component_kit::clock::now_unix();
     let connection = db::connect().await?;
     // The CTE reads the row as it was; `ended` says whether this request ended it.
     let rows = db::query(
@@ -56,7 +54,7 @@ async fn end(incoming: Incoming) -> Result<Reply, Failure> {
     let room_deletion = if db::get::<bool>(row, "room_deleted")? {
         "done"
     } else {
-        delete_room(&connection, session_id, &room_name, now).await
+        livekit::delete_room_after_end(&connection, "live-session-end", livekit::RoomOwner::Session(session_id), &room_name).await
     };
     Ok(Reply::ok(json!({
         "success": true,
@@ -70,29 +68,4 @@ async fn end(incoming: Incoming) -> Result<Reply, Failure> {
         },
         "roomDeletion": room_deletion,
     })))
-}
-
-/// Deletes the room and records it; any failure is logged and leaves it pending.
-async fn delete_room(connection: &Connection, session_id: uuid::Uuid, room_name: &str, now: u64) -> &'static str {
-    let attempt = async {
-        livekit::delete_room(room_name, now).await?;
-        db::execute(
-            connection,
-            "UPDATE live_sessions SET livekit_room_deleted_at = now() WHERE id = $1 AND livekit_room_deleted_at IS NULL",
-            vec![db::uuid(session_id)],
-        )
-        .await
-        .map_err(|e| format!("recording the deletion: {e:?}"))?;
-        Ok::<_, String>(())
-    };
-    match attempt.await {
-        Ok(()) => "done",
-        Err(reason) => {
-            let mut fields = Map::new();
-            fields.insert("room".into(), room_name.into());
-            fields.insert("error".into(), reason.into());
-            component_kit::log::line("warn", "live-session-end", "room deletion pending", fields);
-            "pending"
-        }
-    }
 }
