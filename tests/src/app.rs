@@ -44,7 +44,8 @@ impl App {
         Self::start_full(overrides, |url| url.to_owned(), adjust).await
     }
 
-    async fn start_full(overrides: &[(&str, &str)], rewrite: impl Fn(&str) -> String, adjust: impl FnOnce(&mut devhost::HostOptions)) -> Self {
+    /// Starts with both adjustments: the components' database URL and the host's options.
+    pub async fn start_full(overrides: &[(&str, &str)], rewrite: impl Fn(&str) -> String, adjust: impl FnOnce(&mut devhost::HostOptions)) -> Self {
         let db = TestDb::migrated().await.expect("a migrated test database");
         let component_url = rewrite(&db.url);
         let livekit = FakeLiveKit::start(LIVEKIT_KEY, LIVEKIT_SECRET).await;

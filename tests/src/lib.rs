@@ -12,6 +12,7 @@ pub mod host;
 pub mod load;
 pub mod manifests;
 pub mod paths;
+pub mod stack;
 pub mod tcp_proxy;
 pub mod users;
 pub mod webhooks;

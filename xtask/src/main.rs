@@ -4,6 +4,7 @@
 //! machine needs nothing but Rust and a running Postgres.
 
 mod bench;
+mod client_kit;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,7 +14,11 @@ use anyhow::{bail, Context as _};
 const USAGE: &str = "usage: cargo xtask <command>
   build                     build every wasm component (release, wasm32-wasip2)
   up [--listen ADDR]        build, migrate the local database, serve spin.toml (default 127.0.0.1:3000)
-  test                      run every test: unit, host, end-to-end through the wasm
+  up --fakes [--listen ADDR]
+                            serve on a fresh database with a fake LiveKit, a fake push provider
+                            and a control API (what the client kit's integration tests use)
+  test                      run every test: unit, host, end-to-end through the wasm, client kit
+  test-client               build the components, run only the client kit's tests
   bench [--json FILE]       start a host on a fresh database and print throughput and latency";
 
 /// The database `up` uses when `SPIN_VARIABLE_DATABASE_URL` is not set.
@@ -28,6 +33,10 @@ fn main() -> anyhow::Result<()> {
         "build" => build(),
         "up" => up(rest),
         "test" => test(rest),
+        "test-client" => {
+            build()?;
+            client_kit::test()
+        }
         "bench" => bench::run(rest),
         _ => bail!("{USAGE}"),
     }
@@ -115,15 +124,20 @@ fn build() -> anyhow::Result<()> {
 
 fn up(args: &[String]) -> anyhow::Result<()> {
     let mut listen = "127.0.0.1:3000".to_owned();
+    let mut fakes = false;
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--listen" => listen = args.next().context("--listen needs HOST:PORT")?.clone(),
+            "--fakes" => fakes = true,
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
     let listen = listen.parse().context("--listen takes HOST:PORT")?;
     build()?;
+    if fakes {
+        return client_kit::up_with_fakes(Some(listen));
+    }
     let database_url =
         std::env::var("SPIN_VARIABLE_DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
     let runtime = tokio::runtime::Runtime::new()?;
@@ -183,5 +197,10 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         command.args(["--exclude", &package]);
     }
     command.args(args);
-    run(command)
+    run(command)?;
+    // A filtered run (`cargo xtask test calls`) is about the Rust tests only.
+    if args.is_empty() {
+        client_kit::test()?;
+    }
+    Ok(())
 }

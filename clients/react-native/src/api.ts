@@ -1,0 +1,80 @@
+// The service's contract as TypeScript types, derived from the types that
+// `npm run generate` writes from openapi.yaml: a change to the contract that
+// the kit does not follow fails to compile (or fails the drift test).
+import type { components, operations, paths } from "./generated/openapi.js";
+
+type Schemas = components["schemas"];
+
+export type ServerErrorCode = Schemas["ErrorCode"];
+export type ErrorBody = Schemas["ErrorBody"];
+export type Call = Schemas["Call"];
+export type CallStatus = Call["status"];
+export type CallType = Call["callType"];
+export type Session = Schemas["Session"];
+export type SessionStatus = Schemas["SessionStatus"];
+export type SessionType = NonNullable<Session["type"]>;
+export type TokenAnswer = Schemas["TokenAnswer"];
+export type Health = Schemas["Health"];
+
+/** The operations the app calls. The others are for LiveKit (the webhook),
+ * the scheduler (the sweep) and tooling (the document itself). */
+export type AppOperation = Exclude<keyof operations, "openapi" | "livekitWebhook" | "cleanupOrphans">;
+
+type JsonContent<R> = R extends { content: { "application/json": infer Body } } ? Body : never;
+
+/** The JSON body an operation takes (`never` for a GET). */
+export type RequestBody<K extends AppOperation> = operations[K] extends {
+  requestBody: { content: { "application/json": infer Body } };
+}
+  ? Body
+  : never;
+
+/** The query parameters an operation takes (`never` when none). */
+export type QueryOf<K extends AppOperation> = operations[K]["parameters"] extends { query: infer Query }
+  ? Query
+  : never;
+
+/** The body of an operation's success answer (200 or 201). */
+export type SuccessBody<K extends AppOperation> = JsonContent<
+  operations[K]["responses"][Extract<keyof operations[K]["responses"], 200 | 201>]
+>;
+
+export type HttpMethod = "GET" | "POST";
+
+export interface Route {
+  readonly method: HttpMethod;
+  readonly path: keyof paths;
+  /** Safe to send again when the first answer was lost (retried on
+   * INTERNAL_ERROR and NETWORK_ERROR). */
+  readonly idempotent: boolean;
+  readonly authenticated: boolean;
+}
+
+/** Where each operation lives. call-action is idempotent by design (a repeat
+ * answers `changed: false`); call-initiate and live-session-start are not (a
+ * resend after a lost answer would meet the first call or session). */
+export const ROUTES = {
+  health: { method: "GET", path: "/health", idempotent: true, authenticated: false },
+  getLivekitToken: { method: "POST", path: "/get-livekit-token", idempotent: true, authenticated: true },
+  liveSessionStart: { method: "POST", path: "/live-session-start", idempotent: false, authenticated: true },
+  liveSessionEnd: { method: "POST", path: "/live-session-end", idempotent: true, authenticated: true },
+  liveSessionStatus: { method: "GET", path: "/live-session-status", idempotent: true, authenticated: true },
+  callInitiate: { method: "POST", path: "/call-initiate", idempotent: false, authenticated: true },
+  callAction: { method: "POST", path: "/call-action", idempotent: true, authenticated: true },
+  pushTokenRegister: { method: "POST", path: "/push-token-register", idempotent: true, authenticated: true },
+} as const satisfies Record<AppOperation, Route>;
+
+// Compile-time check: each route's path and method lead to its operation in
+// the generated `paths`. A mismatch names the operation in the error.
+type RouteMatches<K extends AppOperation> = (typeof ROUTES)[K] extends {
+  method: infer M extends HttpMethod;
+  path: infer P extends keyof paths;
+}
+  ? Lowercase<M> extends keyof paths[P]
+    ? paths[P][Lowercase<M>] extends operations[K]
+      ? true
+      : false
+    : false
+  : false;
+type MismatchedRoute = { [K in AppOperation]: RouteMatches<K> extends true ? never : K }[AppOperation];
+export const routesMatchTheContract: [MismatchedRoute] extends [never] ? true : MismatchedRoute = true;

@@ -1,0 +1,169 @@
+// Every failure the kit reports: the server's error contract, typed, plus the
+// kit's own codes for answers that never arrived or were not the contract.
+import type { Call, ErrorBody, ServerErrorCode } from "./api.js";
+import type { Language } from "./language.js";
+import { message } from "./messages.js";
+
+/** Raised by the kit: the function could not be reached (or timed out), the
+ * caller cancelled, or the answer was not the service's contract. */
+export type ClientErrorCode = "NETWORK_ERROR" | "ABORTED" | "UNEXPECTED_RESPONSE";
+
+export type ErrorCode = ServerErrorCode | ClientErrorCode;
+
+/** Every code the server may send (checked against the contract below). */
+export const SERVER_ERROR_CODES = [
+  "UNAUTHORIZED",
+  "SESSION_NOT_FOUND",
+  "SUBSCRIPTION_REQUIRED",
+  "PAYMENT_REQUIRED",
+  "RATE_LIMITED",
+  "INTERNAL_ERROR",
+  "INVALID_REQUEST",
+  "CALL_NOT_FOUND",
+  "FORBIDDEN",
+  "SESSION_ENDED",
+  "CALL_ENDED",
+  "CALL_NOT_ACTIVE",
+  "ALREADY_LIVE",
+  "METHOD_NOT_ALLOWED",
+  "SERVICE_UNAVAILABLE",
+  "BUSY",
+  "INVALID_TRANSITION",
+  "CALL_EXPIRED",
+  "PUSH_FAILED",
+  "USER_NOT_FOUND",
+  "CANNOT_CALL_SELF",
+  "CALLEE_UNREACHABLE",
+  "INVALID_SIGNATURE",
+] as const satisfies readonly ServerErrorCode[];
+
+type MissingCode = Exclude<ServerErrorCode, (typeof SERVER_ERROR_CODES)[number]>;
+export const everyServerCodeIsListed: [MissingCode] extends [never] ? true : MissingCode = true;
+
+/** The context fields some errors carry (see ErrorBody in openapi.yaml). */
+export type ErrorContext = Partial<Pick<ErrorBody, "status" | "priceCoins" | "sessionId" | "field" | "details" | "call">>;
+
+export interface KitError {
+  code: ErrorCode;
+  /** For the user, in the requested language. */
+  message: string;
+  /** Whether trying again later may succeed (the kit already retried what its policy allows). */
+  retryable: boolean;
+  /** How long to wait before trying again, when the server said. */
+  retryAfterSeconds: number | null;
+  /** The HTTP status; null when no answer arrived. */
+  httpStatus: number | null;
+  /** The `x-request-id` of the last attempt, to quote in bug reports and logs. */
+  requestId: string | null;
+  /** How many requests were sent. */
+  attempts: number;
+  context: ErrorContext;
+}
+
+export type Result<T> = { ok: true; data: T; requestId: string | null } | { ok: false; error: KitError };
+
+const KNOWN = new Set<string>(SERVER_ERROR_CODES);
+
+export function isServerErrorCode(code: unknown): code is ServerErrorCode {
+  return typeof code === "string" && KNOWN.has(code);
+}
+
+interface Origin {
+  httpStatus: number | null;
+  requestId: string | null;
+  attempts: number;
+}
+
+/** An error the kit raises itself. */
+export function clientError(code: ClientErrorCode, language: Language, origin: Origin): KitError {
+  const key = code === "NETWORK_ERROR" ? "networkError" : code === "ABORTED" ? "aborted" : "unexpectedResponse";
+  return {
+    code,
+    message: message(key, language),
+    retryable: code !== "ABORTED",
+    retryAfterSeconds: null,
+    ...origin,
+    context: {},
+  };
+}
+
+/** The error an answer with a non-2xx status (or `success: false`) means. */
+export function errorFromAnswer(
+  body: unknown,
+  retryAfterHeader: string | null,
+  language: Language,
+  origin: Origin & { httpStatus: number },
+): KitError {
+  const headerSeconds = parseSeconds(retryAfterHeader);
+  if (isRecord(body) && body["success"] === false && isServerErrorCode(body["errorCode"])) {
+    const code = body["errorCode"];
+    const bodySeconds = typeof body["retryAfterSeconds"] === "number" ? body["retryAfterSeconds"] : null;
+    return {
+      code,
+      message: typeof body["error"] === "string" && body["error"] !== "" ? body["error"] : fallbackMessage(code, language),
+      retryable: typeof body["retryable"] === "boolean" ? body["retryable"] : origin.httpStatus >= 500,
+      retryAfterSeconds: bodySeconds ?? headerSeconds,
+      ...origin,
+      context: contextOf(body),
+    };
+  }
+  // Not the contract: a proxy's or a gateway's page, or a newer server's code.
+  const code = codeForBareStatus(origin.httpStatus);
+  const waits = code === "RATE_LIMITED" || code === "SERVICE_UNAVAILABLE";
+  return {
+    code,
+    message: fallbackMessage(code, language),
+    retryable: code !== "UNAUTHORIZED" && code !== "UNEXPECTED_RESPONSE",
+    retryAfterSeconds: waits ? headerSeconds ?? 5 : headerSeconds,
+    ...origin,
+    context: {},
+  };
+}
+
+function codeForBareStatus(status: number): ErrorCode {
+  if (status === 401) return "UNAUTHORIZED";
+  if (status === 429) return "RATE_LIMITED";
+  if (status === 502 || status === 503 || status === 504) return "SERVICE_UNAVAILABLE";
+  if (status >= 500) return "INTERNAL_ERROR";
+  return "UNEXPECTED_RESPONSE";
+}
+
+function fallbackMessage(code: ErrorCode, language: Language): string {
+  switch (code) {
+    case "UNAUTHORIZED":
+      return message("unauthorized", language);
+    case "RATE_LIMITED":
+      return message("rateLimited", language);
+    case "SERVICE_UNAVAILABLE":
+      return message("serviceUnavailable", language);
+    case "NETWORK_ERROR":
+      return message("networkError", language);
+    case "ABORTED":
+      return message("aborted", language);
+    case "UNEXPECTED_RESPONSE":
+      return message("unexpectedResponse", language);
+    default:
+      return message("internalError", language);
+  }
+}
+
+function contextOf(body: Record<string, unknown>): ErrorContext {
+  const context: ErrorContext = {};
+  for (const key of ["status", "sessionId", "field", "details"] as const) {
+    const value = body[key];
+    if (typeof value === "string") context[key] = value;
+  }
+  if (typeof body["priceCoins"] === "number") context.priceCoins = body["priceCoins"];
+  // The server's own rendering of a call row (see Call in openapi.yaml).
+  if (isRecord(body["call"]) && typeof body["call"]["id"] === "string") context.call = body["call"] as unknown as Call;
+  return context;
+}
+
+function parseSeconds(header: string | null): number | null {
+  if (header === null || !/^\d+$/.test(header.trim())) return null;
+  return Number(header.trim());
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

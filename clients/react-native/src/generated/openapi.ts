@@ -1,0 +1,664 @@
+// Generated from openapi.yaml by `npm run generate`. Do not edit.
+
+export interface paths {
+    "/openapi.yaml": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["openapi"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["health"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/get-livekit-token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["getLivekitToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/live-session-start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["liveSessionStart"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/live-session-end": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["liveSessionEnd"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/live-session-status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["liveSessionStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/call-initiate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["callInitiate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/call-action": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["callAction"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/push-token-register": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["pushTokenRegister"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/livekit-webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description LiveKit's webhooks. `Authorization` is LiveKit's bare JWT (HS256 with the API secret, `sha256` = the body's SHA-256). */
+        post: operations["livekitWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/cleanup-orphans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Runs the sweep now, with `Authorization: Bearer <cron_secret>`. */
+        post: operations["cleanupOrphans"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
+export type webhooks = Record<string, never>;
+export interface components {
+    schemas: {
+        /** @enum {string} */
+        ErrorCode: "UNAUTHORIZED" | "SESSION_NOT_FOUND" | "SUBSCRIPTION_REQUIRED" | "PAYMENT_REQUIRED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "INVALID_REQUEST" | "CALL_NOT_FOUND" | "FORBIDDEN" | "SESSION_ENDED" | "CALL_ENDED" | "CALL_NOT_ACTIVE" | "ALREADY_LIVE" | "METHOD_NOT_ALLOWED" | "SERVICE_UNAVAILABLE" | "BUSY" | "INVALID_TRANSITION" | "CALL_EXPIRED" | "PUSH_FAILED" | "USER_NOT_FOUND" | "CANNOT_CALL_SELF" | "CALLEE_UNREACHABLE" | "INVALID_SIGNATURE";
+        ErrorBody: {
+            /** @constant */
+            success: false;
+            errorCode: components["schemas"]["ErrorCode"];
+            error: string;
+            retryable: boolean;
+            retryAfterSeconds?: number;
+            /** @description The call's status (BUSY, INVALID_TRANSITION, CALL_EXPIRED, CALL_ENDED, CALL_NOT_ACTIVE). */
+            status?: string;
+            /** @description PAYMENT_REQUIRED. */
+            priceCoins?: number;
+            /** @description ALREADY_LIVE. */
+            sessionId?: string;
+            /** @description INVALID_REQUEST. */
+            field?: string;
+            /** @description INVALID_REQUEST, in English for developers. */
+            details?: string;
+            /** @description The call as it is now (INVALID_TRANSITION, CALL_EXPIRED). */
+            call?: components["schemas"]["Call"];
+        };
+        Health: {
+            /** @enum {string} */
+            status: "ok" | "degraded";
+            /** @enum {string} */
+            database: "ok" | "unreachable";
+            version?: string;
+        };
+        TokenAnswer: {
+            /** @constant */
+            success: true;
+            token: string;
+            wsUrl: string;
+            roomName: string;
+            /** Format: uuid */
+            identity: string;
+            /** Format: date-time */
+            expiresAt: string;
+            /** @enum {string} */
+            role?: "host" | "viewer" | "caller" | "callee";
+        };
+        /** @enum {string} */
+        SessionStatus: "live" | "host_disconnected" | "paused" | "ended";
+        Session: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            creatorId?: string;
+            /** @enum {string} */
+            type?: "video_live" | "audio_live";
+            status: components["schemas"]["SessionStatus"];
+            /** @enum {string} */
+            access?: "public" | "subscribers" | "paid";
+            priceCoins?: number;
+            title?: string | null;
+            roomName: string;
+            /** Format: date-time */
+            createdAt?: string;
+            endReason?: string;
+            /** Format: date-time */
+            endedAt?: string;
+        };
+        Call: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            callerId: string;
+            /** Format: uuid */
+            calleeId: string;
+            /** @enum {string} */
+            callType: "audio" | "video";
+            /** @enum {string} */
+            status: "initiated" | "ringing" | "accepted" | "live" | "ended" | "failed" | "missed" | "rejected" | "busy" | "cancelled";
+            roomName: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            ringingAt: string | null;
+            /** Format: date-time */
+            acceptedAt: string | null;
+            /** Format: date-time */
+            liveAt: string | null;
+            /** Format: date-time */
+            endedAt: string | null;
+            endReason: string | null;
+        };
+    };
+    responses: {
+        /** @description The error contract. */
+        Error: {
+            headers: {
+                /** @description Seconds, for RATE_LIMITED and SERVICE_UNAVAILABLE. */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorBody"];
+            };
+        };
+    };
+    parameters: never;
+    requestBodies: never;
+    headers: never;
+    pathItems: never;
+}
+export type $defs = Record<string, never>;
+export interface operations {
+    openapi: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description This document. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/yaml": string;
+                };
+            };
+        };
+    };
+    health: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The service and its database answer. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description The database does not answer. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    getLivekitToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: uuid */
+                    sessionId: string;
+                } | {
+                    /** Format: uuid */
+                    callId: string;
+                };
+            };
+        };
+        responses: {
+            /** @description A LiveKit token for the session or call. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenAnswer"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    liveSessionStart: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    type: "video_live" | "audio_live";
+                    /**
+                     * @default public
+                     * @enum {string}
+                     */
+                    access?: "public" | "subscribers" | "paid";
+                    /** @description Required for paid sessions only. */
+                    priceCoins?: number;
+                    title?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The session is live; the host's publisher token. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenAnswer"] & {
+                        session: components["schemas"]["Session"];
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    liveSessionEnd: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: uuid */
+                    sessionId: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The session is ended (idempotent). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        endedNow: boolean;
+                        session: components["schemas"]["Session"];
+                        /** @enum {string} */
+                        roomDeletion: "done" | "pending";
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    liveSessionStatus: {
+        parameters: {
+            query: {
+                sessionId: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The viewer-facing state of a broadcast. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        /** Format: uuid */
+                        sessionId: string;
+                        status: components["schemas"]["SessionStatus"];
+                        /** Format: date-time */
+                        hostLeftAt?: string | null;
+                        /** Format: date-time */
+                        endedAt?: string | null;
+                        endReason?: string | null;
+                        /** Format: date-time */
+                        graceEndsAt?: string | null;
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    callInitiate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: uuid */
+                    calleeId: string;
+                    /**
+                     * @default audio
+                     * @enum {string}
+                     */
+                    callType?: "audio" | "video";
+                };
+            };
+        };
+        responses: {
+            /** @description The callee's devices ring; the caller's token. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenAnswer"] & {
+                        call: components["schemas"]["Call"];
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    callAction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: uuid */
+                    callId: string;
+                    /** @enum {string} */
+                    action: "accept" | "reject" | "cancel" | "end";
+                };
+            };
+        };
+        responses: {
+            /** @description The call after the action (`changed` false for a repeat). `accept` adds the callee's token fields; `end` adds `roomDeletion`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        changed: boolean;
+                        call: components["schemas"]["Call"];
+                        token?: string;
+                        wsUrl?: string;
+                        roomName?: string;
+                        identity?: string;
+                        /** Format: date-time */
+                        expiresAt?: string;
+                        role?: string;
+                        /** @enum {string} */
+                        roomDeletion?: "done" | "pending";
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    pushTokenRegister: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    token: string;
+                    /** @enum {string} */
+                    platform: "ios" | "android" | "web";
+                };
+            };
+        };
+        responses: {
+            /** @description The device token is registered to the caller. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        token: {
+                            platform?: string;
+                            /** Format: date-time */
+                            updatedAt?: string;
+                        };
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    livekitWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                Authorization: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/webhook+json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Applied, a duplicate, stale, or ignored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        outcome: string;
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    cleanupOrphans: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What the run did. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        summary: {
+                            steps?: {
+                                [key: string]: number;
+                            };
+                            livekitErrors?: number;
+                            leftForNextRun?: {
+                                [key: string]: number;
+                            };
+                            durationMs?: number;
+                        };
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+}

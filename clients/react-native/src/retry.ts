@@ -1,0 +1,65 @@
+// The seed's retry policy: RATE_LIMITED waits the server's Retry-After (5 s)
+// once; INTERNAL_ERROR and NETWORK_ERROR retry 3 times with exponential
+// backoff and jitter; the others never. SERVICE_UNAVAILABLE (a database
+// outage, which the seed does not name) is treated like RATE_LIMITED: the
+// server says when to come back. Backoff retries apply only to operations
+// that are safe to send twice: after a lost answer a resent call-initiate
+// would meet its own first call.
+import type { KitError } from "./errors.js";
+
+export interface RetryOptions {
+  /** Backoff retries for INTERNAL_ERROR and NETWORK_ERROR. */
+  maxRetries: number;
+  /** The first backoff delay; each next one doubles. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Waits for RATE_LIMITED and SERVICE_UNAVAILABLE when the server names none. */
+  defaultRetryAfterSeconds: number;
+  /** A longer Retry-After is not waited for: the error goes to the app. */
+  maxRetryAfterSeconds: number;
+}
+
+export const DEFAULT_RETRY: RetryOptions = {
+  maxRetries: 3,
+  baseDelayMs: 500,
+  maxDelayMs: 8000,
+  defaultRetryAfterSeconds: 5,
+  maxRetryAfterSeconds: 30,
+};
+
+/** What was retried so far in one logical request. */
+export interface RetryHistory {
+  backoffRetries: number;
+  waitRetries: number;
+}
+
+/** How long to wait before the next attempt, or null to give up. `random`
+ * returns [0, 1): the jitter keeps a crowd of apps from retrying in step. */
+export function retryDelayMs(
+  error: KitError,
+  history: RetryHistory,
+  idempotent: boolean,
+  options: RetryOptions,
+  random: () => number,
+): number | null {
+  switch (error.code) {
+    case "RATE_LIMITED":
+    case "SERVICE_UNAVAILABLE": {
+      if (history.waitRetries >= 1) return null;
+      const seconds = error.retryAfterSeconds ?? options.defaultRetryAfterSeconds;
+      return seconds > options.maxRetryAfterSeconds ? null : seconds * 1000;
+    }
+    case "INTERNAL_ERROR":
+    case "NETWORK_ERROR":
+      if (!idempotent || history.backoffRetries >= options.maxRetries) return null;
+      return backoffMs(history.backoffRetries, options, random);
+    default:
+      return null;
+  }
+}
+
+/** "Equal jitter": half the exponential delay fixed, half random. */
+export function backoffMs(retry: number, options: RetryOptions, random: () => number): number {
+  const exponential = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** retry);
+  return Math.round(exponential / 2 + random() * (exponential / 2));
+}
