@@ -66,7 +66,7 @@ fn npm() -> Command {
 /// `node --test` on the compiled test files under `folder`.
 fn node_test(dir: &std::path::Path, folder: &str) -> Command {
     let mut command = Command::new("node");
-    command.current_dir(dir).arg("--test").arg(folder);
+    command.current_dir(dir).args(["--test", "--test-reporter=spec"]).arg(folder);
     command
 }
 
