@@ -3,6 +3,7 @@
 import type { Call, ErrorBody, ServerErrorCode } from "./api.js";
 import type { Language } from "./language.js";
 import { message } from "./messages.js";
+import type { MessageKey } from "./messages.js";
 
 /** Raised by the kit: the function could not be reached (or timed out), the
  * caller cancelled, or the answer was not the service's contract. */
@@ -76,10 +77,9 @@ interface Origin {
 
 /** An error the kit raises itself. */
 export function clientError(code: ClientErrorCode, language: Language, origin: Origin): KitError {
-  const key = code === "NETWORK_ERROR" ? "networkError" : code === "ABORTED" ? "aborted" : "unexpectedResponse";
   return {
     code,
-    message: message(key, language),
+    message: fallbackMessage(code, language),
     retryable: code !== "ABORTED",
     retryAfterSeconds: null,
     ...origin,
@@ -128,23 +128,18 @@ function codeForBareStatus(status: number): ErrorCode {
   return "UNEXPECTED_RESPONSE";
 }
 
+/** The kit's own text for a code, when the server's cannot be had. */
+const FALLBACK_MESSAGES: Partial<Record<ErrorCode, MessageKey>> = {
+  UNAUTHORIZED: "unauthorized",
+  RATE_LIMITED: "rateLimited",
+  SERVICE_UNAVAILABLE: "serviceUnavailable",
+  NETWORK_ERROR: "networkError",
+  ABORTED: "aborted",
+  UNEXPECTED_RESPONSE: "unexpectedResponse",
+};
+
 function fallbackMessage(code: ErrorCode, language: Language): string {
-  switch (code) {
-    case "UNAUTHORIZED":
-      return message("unauthorized", language);
-    case "RATE_LIMITED":
-      return message("rateLimited", language);
-    case "SERVICE_UNAVAILABLE":
-      return message("serviceUnavailable", language);
-    case "NETWORK_ERROR":
-      return message("networkError", language);
-    case "ABORTED":
-      return message("aborted", language);
-    case "UNEXPECTED_RESPONSE":
-      return message("unexpectedResponse", language);
-    default:
-      return message("internalError", language);
-  }
+  return message(FALLBACK_MESSAGES[code] ?? "internalError", language);
 }
 
 function contextOf(body: Record<string, unknown>): ErrorContext {
