@@ -29,15 +29,14 @@ pub fn test() -> anyhow::Result<()> {
     build.current_dir(&dir).args(["run", "--silent", "build"]);
     run(build)?;
     eprintln!("Client kit: unit tests");
-    run(node_test(&dir, "build/test/unit"))?;
+    run(node_test(&dir, &[], "build/test/unit"))?;
     eprintln!("Client kit: integration tests against the functions");
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let stack = e2e::stack::Stack::start(None, &[]).await?;
-        let mut command = node_test(&dir, "build/test/integration");
+        // The integration tests share one stack: their files run one at a time.
+        let mut command = node_test(&dir, &["--test-concurrency=1"], "build/test/integration");
         command.envs(stack.env());
-        // The integration tests share one stack: run their files one at a time.
-        command.arg("--test-concurrency=1");
         let result = tokio::task::spawn_blocking(move || run(command)).await?;
         stack.stop().await;
         result
@@ -63,10 +62,10 @@ fn npm() -> Command {
     Command::new("npm")
 }
 
-/// `node --test` on the compiled test files under `folder`.
-fn node_test(dir: &std::path::Path, folder: &str) -> Command {
+/// `node --test` with `flags` on the compiled test files under `folder`.
+fn node_test(dir: &std::path::Path, flags: &[&str], folder: &str) -> Command {
     let mut command = Command::new("node");
-    command.current_dir(dir).args(["--test", "--test-reporter=spec"]).arg(folder);
+    command.current_dir(dir).args(["--test", "--test-reporter=spec"]).args(flags).arg(folder);
     command
 }
 

@@ -48,7 +48,8 @@ export interface FunctionsClientOptions {
 }
 
 export interface RequestOptions {
-  /** `false` sends once whatever the answer. */
+  /** `false` sends once whatever the answer, except that an UNAUTHORIZED is
+   * still tried once more with a refreshed access token. */
   retry?: boolean;
   signal?: AbortSignal;
   timeoutMs?: number;
@@ -163,13 +164,16 @@ class Transport {
     let forceRefresh = false;
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
+      if (request.options.signal?.aborted) {
+        return failure(clientError("ABORTED", language, { httpStatus: null, requestId: null, attempts: attempt - 1 }));
+      }
       const token = request.authenticated ? await this.accessToken(forceRefresh) : null;
       if (request.authenticated && token === null) {
         return failure({ ...errorFromAnswer(null, null, language, { httpStatus: 401, requestId: null, attempts: attempt - 1 }), httpStatus: null });
       }
       const started = this.clock.now();
       const requestId = newRequestId();
-      const outcome = await this.attempt<T>(request, token, requestId, language, attempt);
+      const { result: outcome, httpStatus } = await this.attempt<T>(request, token, requestId, language, attempt);
       let retryInMs: number | null = null;
       if (!outcome.ok) {
         if (outcome.error.code === "UNAUTHORIZED" && request.authenticated && !refreshed) {
@@ -189,16 +193,13 @@ class Transport {
         operation: request.operation,
         attempt,
         requestId,
-        httpStatus: outcome.ok ? 200 : outcome.error.httpStatus,
+        httpStatus,
         code: outcome.ok ? null : outcome.error.code,
         durationMs: this.clock.now() - started,
         retryInMs,
       });
       if (outcome.ok || retryInMs === null) return outcome;
       if (retryInMs > 0) await this.clock.sleep(retryInMs, request.options.signal);
-      if (request.options.signal?.aborted) {
-        return failure(clientError("ABORTED", language, { httpStatus: null, requestId, attempts: attempt }));
-      }
       if (outcome.error.code !== "UNAUTHORIZED") forceRefresh = false;
     }
   }
@@ -212,11 +213,17 @@ class Transport {
     }
   }
 
-  /** One request with its timeout. Never throws. */
-  private async attempt<T>(request: Send, token: string | null, requestId: string, language: Language, attempt: number): Promise<Result<T>> {
+  /** One request with its timeout, and the HTTP status it got. Never throws. */
+  private async attempt<T>(
+    request: Send,
+    token: string | null,
+    requestId: string,
+    language: Language,
+    attempt: number,
+  ): Promise<{ result: Result<T>; httpStatus: number | null }> {
     const origin = { requestId, attempts: attempt };
     const external = request.options.signal;
-    if (external?.aborted) return failure(clientError("ABORTED", language, { ...origin, httpStatus: null }));
+    if (external?.aborted) return { result: failure(clientError("ABORTED", language, { ...origin, httpStatus: null })), httpStatus: null };
     const controller = new AbortController();
     const timer = new AbortController();
     let timedOut = false;
@@ -245,18 +252,17 @@ class Transport {
       const answerId = response.headers.get("x-request-id") ?? requestId;
       const body = parseJson(text);
       const status = response.status;
+      const answered = { httpStatus: status, requestId: answerId, attempts: attempt };
       if (status >= 200 && status < 300 && isRecord(body) && body["success"] !== false) {
-        return { ok: true, data: body as T, requestId: answerId };
+        return { result: { ok: true, data: body as T, requestId: answerId }, httpStatus: status };
       }
       if (status >= 200 && status < 300 && !(isRecord(body) && body["success"] === false)) {
-        return failure(clientError("UNEXPECTED_RESPONSE", language, { httpStatus: status, requestId: answerId, attempts: attempt }));
+        return { result: failure(clientError("UNEXPECTED_RESPONSE", language, answered)), httpStatus: status };
       }
-      return failure(
-        errorFromAnswer(body, response.headers.get("retry-after"), language, { httpStatus: status, requestId: answerId, attempts: attempt }),
-      );
+      return { result: failure(errorFromAnswer(body, response.headers.get("retry-after"), language, answered)), httpStatus: status };
     } catch {
       const code = timedOut || !external?.aborted ? "NETWORK_ERROR" : "ABORTED";
-      return failure(clientError(code, language, { ...origin, httpStatus: null }));
+      return { result: failure(clientError(code, language, { ...origin, httpStatus: null })), httpStatus: null };
     } finally {
       timer.abort();
       external?.removeEventListener("abort", onAbort);

@@ -195,12 +195,15 @@ export class ConnectionStateMachine {
   /** Runs the app's first connect (`room.connect(url, token)`) through the machine. */
   async connect(run: () => Promise<void>): Promise<boolean> {
     this.send({ type: "connect" });
+    // The room's own events may report the outcome first (livekit-client
+    // emits Disconnected before connect() rejects): count it once.
+    const generation = this.generation;
     try {
       await run();
-      this.send({ type: "connected" });
+      if (generation === this.generation) this.send({ type: "connected" });
       return true;
     } catch {
-      this.send({ type: "connect_failed" });
+      if (generation === this.generation) this.send({ type: "connect_failed" });
       return false;
     }
   }

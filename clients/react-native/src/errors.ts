@@ -107,13 +107,16 @@ export function errorFromAnswer(
       context: contextOf(body),
     };
   }
-  // Not the contract: a proxy's or a gateway's page, or a newer server's code.
+  // Not the contract: a proxy's or a gateway's page, or a code newer than
+  // this kit (whose text and advice, in the user's language, still apply).
   const code = codeForBareStatus(origin.httpStatus);
   const waits = code === "RATE_LIMITED" || code === "SERVICE_UNAVAILABLE";
+  const newer = isRecord(body) && body["success"] === false ? body : {};
   return {
     code,
-    message: fallbackMessage(code, language),
-    retryable: code !== "UNAUTHORIZED" && code !== "UNEXPECTED_RESPONSE",
+    message: typeof newer["error"] === "string" && newer["error"] !== "" ? newer["error"] : fallbackMessage(code, language),
+    retryable:
+      typeof newer["retryable"] === "boolean" ? newer["retryable"] : code !== "UNAUTHORIZED" && code !== "UNEXPECTED_RESPONSE",
     retryAfterSeconds: waits ? headerSeconds ?? 5 : headerSeconds,
     ...origin,
     context: {},

@@ -46,6 +46,9 @@ export function retryDelayMs(
     case "RATE_LIMITED":
     case "SERVICE_UNAVAILABLE": {
       if (history.waitRetries >= 1) return null;
+      // A gateway's bare 502/504 may hide a request that did run: resend
+      // only what is safe to. The service's own outage answer is a 503.
+      if (error.code === "SERVICE_UNAVAILABLE" && !idempotent && error.httpStatus !== 503) return null;
       const seconds = error.retryAfterSeconds ?? options.defaultRetryAfterSeconds;
       return seconds > options.maxRetryAfterSeconds ? null : seconds * 1000;
     }
