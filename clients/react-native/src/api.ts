@@ -39,11 +39,19 @@ export type SuccessBody<K extends AppOperation> = JsonContent<
   operations[K]["responses"][Extract<keyof operations[K]["responses"], 200 | 201>]
 >;
 
+/** What an operation takes: a JSON body, query parameters, or nothing. */
+export type InputOf<K extends AppOperation> = [RequestBody<K>] extends [never]
+  ? [QueryOf<K>] extends [never]
+    ? "none"
+    : "query"
+  : "body";
+
 export type HttpMethod = "GET" | "POST";
 
 export interface Route {
   readonly method: HttpMethod;
   readonly path: keyof paths;
+  readonly input: "body" | "query" | "none";
   /** Safe to send again when the first answer was lost (retried on
    * INTERNAL_ERROR and NETWORK_ERROR). */
   readonly idempotent: boolean;
@@ -54,21 +62,23 @@ export interface Route {
  * answers `changed: false`); call-initiate and live-session-start are not (a
  * resend after a lost answer would meet the first call or session). */
 export const ROUTES = {
-  health: { method: "GET", path: "/health", idempotent: true, authenticated: false },
-  getLivekitToken: { method: "POST", path: "/get-livekit-token", idempotent: true, authenticated: true },
-  liveSessionStart: { method: "POST", path: "/live-session-start", idempotent: false, authenticated: true },
-  liveSessionEnd: { method: "POST", path: "/live-session-end", idempotent: true, authenticated: true },
-  liveSessionStatus: { method: "GET", path: "/live-session-status", idempotent: true, authenticated: true },
-  callInitiate: { method: "POST", path: "/call-initiate", idempotent: false, authenticated: true },
-  callAction: { method: "POST", path: "/call-action", idempotent: true, authenticated: true },
-  pushTokenRegister: { method: "POST", path: "/push-token-register", idempotent: true, authenticated: true },
+  health: { method: "GET", path: "/health", input: "none", idempotent: true, authenticated: false },
+  getLivekitToken: { method: "POST", path: "/get-livekit-token", input: "body", idempotent: true, authenticated: true },
+  liveSessionStart: { method: "POST", path: "/live-session-start", input: "body", idempotent: false, authenticated: true },
+  liveSessionEnd: { method: "POST", path: "/live-session-end", input: "body", idempotent: true, authenticated: true },
+  liveSessionStatus: { method: "GET", path: "/live-session-status", input: "query", idempotent: true, authenticated: true },
+  callInitiate: { method: "POST", path: "/call-initiate", input: "body", idempotent: false, authenticated: true },
+  callAction: { method: "POST", path: "/call-action", input: "body", idempotent: true, authenticated: true },
+  pushTokenRegister: { method: "POST", path: "/push-token-register", input: "body", idempotent: true, authenticated: true },
 } as const satisfies Record<AppOperation, Route>;
 
 // Compile-time check: each route's path and method lead to its operation in
-// the generated `paths`. A mismatch names the operation in the error.
+// the generated `paths`, and it takes what the operation takes. A mismatch
+// names the operation in the error.
 type RouteMatches<K extends AppOperation> = (typeof ROUTES)[K] extends {
   method: infer M extends HttpMethod;
   path: infer P extends keyof paths;
+  input: InputOf<K>;
 }
   ? Lowercase<M> extends keyof paths[P]
     ? paths[P][Lowercase<M>] extends operations[K]

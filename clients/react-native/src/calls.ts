@@ -129,7 +129,7 @@ async function act(
   callId: string,
   action: "reject" | "cancel" | "end",
   options: RequestOptions | undefined,
-): Promise<CallEndResult | { ok: false; reason: "error"; error: KitError }> {
+): Promise<CallEndResult> {
   const result = await client.callAction({ callId, action }, options);
   if (result.ok) {
     return { ok: true, status: result.data.call.status, call: result.data.call, alreadyOver: !result.data.changed };

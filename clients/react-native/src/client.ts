@@ -1,14 +1,14 @@
 // The typed client of the functions: one method per app-facing route, every
 // failure a value (`{ ok: false, error }`), never a throw.
 import { ROUTES } from "./api.js";
-import type { AppOperation, HttpMethod, QueryOf, RequestBody, SuccessBody } from "./api.js";
+import type { AppOperation, HttpMethod, InputOf, QueryOf, RequestBody, SuccessBody } from "./api.js";
 import { systemClock } from "./clock.js";
 import type { Clock } from "./clock.js";
 import { clientError, errorFromAnswer, isRecord } from "./errors.js";
 import type { ErrorCode, KitError, Result } from "./errors.js";
 import { currentLanguage } from "./language.js";
 import type { Language, LanguageSource } from "./language.js";
-import { DEFAULT_RETRY, retryDelayMs } from "./retry.js";
+import { DEFAULT_RETRY, recordRetry, retryDelayMs } from "./retry.js";
 import type { RetryHistory, RetryOptions } from "./retry.js";
 
 /** The app's auth session: the current access token (Supabase's, say), or a
@@ -68,11 +68,11 @@ export interface AttemptReport {
   retryInMs: number | null;
 }
 
-type Method<K extends AppOperation> = [RequestBody<K>] extends [never]
-  ? [QueryOf<K>] extends [never]
-    ? (options?: RequestOptions) => Promise<Result<SuccessBody<K>>>
-    : (query: QueryOf<K>, options?: RequestOptions) => Promise<Result<SuccessBody<K>>>
-  : (body: RequestBody<K>, options?: RequestOptions) => Promise<Result<SuccessBody<K>>>;
+type Method<K extends AppOperation> = {
+  none: (options?: RequestOptions) => Promise<Result<SuccessBody<K>>>;
+  query: (query: QueryOf<K>, options?: RequestOptions) => Promise<Result<SuccessBody<K>>>;
+  body: (body: RequestBody<K>, options?: RequestOptions) => Promise<Result<SuccessBody<K>>>;
+}[InputOf<K>];
 
 export type FunctionsClient = { [K in AppOperation]: Method<K> } & {
   /** Any route, untyped: for routes newer than this kit. */
@@ -86,6 +86,12 @@ export interface RawRequest extends RequestOptions {
   query?: Record<string, string>;
   authenticated?: boolean;
   idempotent?: boolean;
+}
+
+/** One attempt's outcome and the HTTP status it got (null: no answer). */
+interface Attempt<T> {
+  result: Result<T>;
+  httpStatus: number | null;
 }
 
 interface Send {
@@ -104,15 +110,14 @@ export function createFunctionsClient(options: FunctionsClientOptions): Function
   const typed = (operation: AppOperation) => {
     const route = ROUTES[operation];
     return (input?: unknown, requestOptions?: RequestOptions) => {
-      const isGet = route.method === "GET";
-      // A GET without parameters takes only the options.
-      const [payload, callOptions] = isGet && !hasQuery(operation) ? [undefined, input as RequestOptions | undefined] : [input, requestOptions];
+      // An operation that takes nothing takes only the options.
+      const [payload, callOptions] = route.input === "none" ? [undefined, input as RequestOptions | undefined] : [input, requestOptions];
       return transport.send({
         operation,
         method: route.method,
         path: route.path,
-        body: isGet ? undefined : payload,
-        query: isGet ? (payload as Record<string, string> | undefined) : undefined,
+        body: route.input === "body" ? payload : undefined,
+        query: route.input === "query" ? (payload as Record<string, string>) : undefined,
         authenticated: route.authenticated,
         idempotent: route.idempotent,
         options: callOptions ?? {},
@@ -139,10 +144,6 @@ export function createFunctionsClient(options: FunctionsClientOptions): Function
   return client as FunctionsClient;
 }
 
-function hasQuery(operation: AppOperation): boolean {
-  return operation === "liveSessionStatus";
-}
-
 class Transport {
   private readonly baseUrl: string;
   private readonly fetch: FetchLike;
@@ -161,32 +162,29 @@ class Transport {
   async send<T>(request: Send): Promise<Result<T>> {
     const language = request.options.language ?? currentLanguage(this.options.language);
     const history: RetryHistory = { backoffRetries: 0, waitRetries: 0 };
+    // After an UNAUTHORIZED, the next attempt asks for a refreshed token (once).
     let forceRefresh = false;
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
       if (request.options.signal?.aborted) {
         return failure(clientError("ABORTED", language, { httpStatus: null, requestId: null, attempts: attempt - 1 }));
       }
-      const token = request.authenticated ? await this.accessToken(forceRefresh) : null;
+      const token: string | null = request.authenticated ? await this.accessToken(forceRefresh) : null;
       if (request.authenticated && token === null) {
-        return failure({ ...errorFromAnswer(null, null, language, { httpStatus: 401, requestId: null, attempts: attempt - 1 }), httpStatus: null });
+        return failure(clientError("UNAUTHORIZED", language, { httpStatus: null, requestId: null, attempts: attempt - 1 }));
       }
       const started = this.clock.now();
       const requestId = newRequestId();
-      const { result: outcome, httpStatus } = await this.attempt<T>(request, token, requestId, language, attempt);
+      const { result: outcome, httpStatus }: Attempt<T> = await this.attempt<T>(request, token, requestId, language, attempt);
       let retryInMs: number | null = null;
       if (!outcome.ok) {
         if (outcome.error.code === "UNAUTHORIZED" && request.authenticated && !refreshed) {
           // One retry with a fresh token: an access token may expire between reads.
           refreshed = true;
-          forceRefresh = true;
           retryInMs = 0;
         } else if (this.retry !== null && request.options.retry !== false) {
           retryInMs = retryDelayMs(outcome.error, history, request.idempotent, this.retry, this.random);
-          if (retryInMs !== null) {
-            if (outcome.error.code === "RATE_LIMITED" || outcome.error.code === "SERVICE_UNAVAILABLE") history.waitRetries++;
-            else history.backoffRetries++;
-          }
+          if (retryInMs !== null) recordRetry(history, outcome.error);
         }
       }
       this.options.onAttempt?.({
@@ -200,7 +198,7 @@ class Transport {
       });
       if (outcome.ok || retryInMs === null) return outcome;
       if (retryInMs > 0) await this.clock.sleep(retryInMs, request.options.signal);
-      if (outcome.error.code !== "UNAUTHORIZED") forceRefresh = false;
+      forceRefresh = outcome.error.code === "UNAUTHORIZED";
     }
   }
 
@@ -220,7 +218,7 @@ class Transport {
     requestId: string,
     language: Language,
     attempt: number,
-  ): Promise<{ result: Result<T>; httpStatus: number | null }> {
+  ): Promise<Attempt<T>> {
     const origin = { requestId, attempts: attempt };
     const external = request.options.signal;
     if (external?.aborted) return { result: failure(clientError("ABORTED", language, { ...origin, httpStatus: null })), httpStatus: null };
@@ -253,11 +251,12 @@ class Transport {
       const body = parseJson(text);
       const status = response.status;
       const answered = { httpStatus: status, requestId: answerId, attempts: attempt };
-      if (status >= 200 && status < 300 && isRecord(body) && body["success"] !== false) {
-        return { result: { ok: true, data: body as T, requestId: answerId }, httpStatus: status };
-      }
-      if (status >= 200 && status < 300 && !(isRecord(body) && body["success"] === false)) {
-        return { result: failure(clientError("UNEXPECTED_RESPONSE", language, answered)), httpStatus: status };
+      const refused = isRecord(body) && body["success"] === false;
+      if (status >= 200 && status < 300 && !refused) {
+        const result: Result<T> = isRecord(body)
+          ? { ok: true, data: body as T, requestId: answerId }
+          : failure(clientError("UNEXPECTED_RESPONSE", language, answered));
+        return { result, httpStatus: status };
       }
       return { result: failure(errorFromAnswer(body, response.headers.get("retry-after"), language, answered)), httpStatus: status };
     } catch {

@@ -67,45 +67,29 @@ export function reduce(
   if (input.type === "disconnected" && input.cause !== "network") {
     return { snapshot: { state: "disconnected", retries: 0, cause: input.cause, recovered: false }, effect: null };
   }
-  switch (snapshot.state) {
-    case "disconnected":
-      return input.type === "connect"
-        ? { snapshot: { state: "connecting", retries: 0, cause: null, recovered: false }, effect: null }
-        : stay;
-    case "connecting":
-      switch (input.type) {
-        case "connected":
-          return { snapshot: { state: "connected", retries: 0, cause: null, recovered: false }, effect: null };
-        case "connect_failed":
-        case "disconnected":
-          return failed();
-        case "reconnecting":
-          return { snapshot: { ...snapshot, state: "reconnecting" }, effect: null };
-        default:
-          return stay;
-      }
+  if (snapshot.state === "disconnected") {
+    return input.type === "connect"
+      ? { snapshot: { state: "connecting", retries: 0, cause: null, recovered: false }, effect: null }
+      : stay;
+  }
+  // Connecting, connected or reconnecting: a failure spends a retry.
+  if (input.type === "connect_failed" || input.type === "disconnected") return failed();
+  switch (input.type) {
     case "connected":
-      switch (input.type) {
-        case "reconnecting":
-          return { snapshot: { ...snapshot, state: "reconnecting", recovered: false }, effect: null };
-        case "disconnected":
-        case "connect_failed":
-          return failed();
-        default:
-          return stay;
+    case "reconnected":
+      // Back from reconnecting is the "Bağlantı sağlandı" moment. LiveKit's
+      // Reconnected means nothing outside reconnecting.
+      if (snapshot.state === "reconnecting") {
+        return { snapshot: { state: "connected", retries: 0, cause: null, recovered: true }, effect: null };
       }
+      return input.type === "connected" && snapshot.state === "connecting"
+        ? { snapshot: { state: "connected", retries: 0, cause: null, recovered: false }, effect: null }
+        : stay;
     case "reconnecting":
-      switch (input.type) {
-        case "connected":
-        case "reconnected":
-          return { snapshot: { state: "connected", retries: 0, cause: null, recovered: true }, effect: null };
-        case "connect_failed":
-        case "disconnected":
-          return failed();
-        default:
-          // A retry's connect() keeps the user on "Yeniden bağlanıyor...".
-          return stay;
-      }
+      return snapshot.state === "reconnecting" ? stay : { snapshot: { ...snapshot, state: "reconnecting", recovered: false }, effect: null };
+    case "connect":
+      // A retry's connect() keeps the user on "Yeniden bağlanıyor...".
+      return stay;
   }
 }
 

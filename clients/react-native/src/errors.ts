@@ -11,6 +11,9 @@ export type ClientErrorCode = "NETWORK_ERROR" | "ABORTED" | "UNEXPECTED_RESPONSE
 
 export type ErrorCode = ServerErrorCode | ClientErrorCode;
 
+/** The codes the service answers with a `Retry-After` (see openapi.yaml). */
+export const RETRY_AFTER_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["RATE_LIMITED", "SERVICE_UNAVAILABLE"]);
+
 /** Every code the server may send (checked against the contract below). */
 export const SERVER_ERROR_CODES = [
   "UNAUTHORIZED",
@@ -75,12 +78,12 @@ interface Origin {
   attempts: number;
 }
 
-/** An error the kit raises itself. */
-export function clientError(code: ClientErrorCode, language: Language, origin: Origin): KitError {
+/** An error the kit raises itself (UNAUTHORIZED: the app has no access token). */
+export function clientError(code: ClientErrorCode | "UNAUTHORIZED", language: Language, origin: Origin): KitError {
   return {
     code,
     message: fallbackMessage(code, language),
-    retryable: code !== "ABORTED",
+    retryable: code === "NETWORK_ERROR" || code === "UNEXPECTED_RESPONSE",
     retryAfterSeconds: null,
     ...origin,
     context: {},
@@ -95,31 +98,24 @@ export function errorFromAnswer(
   origin: Origin & { httpStatus: number },
 ): KitError {
   const headerSeconds = parseSeconds(retryAfterHeader);
-  if (isRecord(body) && body["success"] === false && isServerErrorCode(body["errorCode"])) {
-    const code = body["errorCode"];
-    const bodySeconds = typeof body["retryAfterSeconds"] === "number" ? body["retryAfterSeconds"] : null;
-    return {
-      code,
-      message: typeof body["error"] === "string" && body["error"] !== "" ? body["error"] : fallbackMessage(code, language),
-      retryable: typeof body["retryable"] === "boolean" ? body["retryable"] : origin.httpStatus >= 500,
-      retryAfterSeconds: bodySeconds ?? headerSeconds,
-      ...origin,
-      context: contextOf(body),
-    };
-  }
-  // Not the contract: a proxy's or a gateway's page, or a code newer than
-  // this kit (whose text and advice, in the user's language, still apply).
-  const code = codeForBareStatus(origin.httpStatus);
-  const waits = code === "RATE_LIMITED" || code === "SERVICE_UNAVAILABLE";
-  const newer = isRecord(body) && body["success"] === false ? body : {};
+  const refusal = isRecord(body) && body["success"] === false ? body : {};
+  const serverCode = refusal["errorCode"];
+  // Without a code this kit knows (a proxy's or a gateway's page, or a code
+  // newer than the kit) the status decides; a newer code's text and advice,
+  // in the user's language, still apply.
+  const known = isServerErrorCode(serverCode);
+  const code = known ? serverCode : codeForBareStatus(origin.httpStatus);
+  const bodySeconds = typeof refusal["retryAfterSeconds"] === "number" ? refusal["retryAfterSeconds"] : null;
+  const defaultRetryable = known ? origin.httpStatus >= 500 : code !== "UNAUTHORIZED" && code !== "UNEXPECTED_RESPONSE";
   return {
     code,
-    message: typeof newer["error"] === "string" && newer["error"] !== "" ? newer["error"] : fallbackMessage(code, language),
-    retryable:
-      typeof newer["retryable"] === "boolean" ? newer["retryable"] : code !== "UNAUTHORIZED" && code !== "UNEXPECTED_RESPONSE",
-    retryAfterSeconds: waits ? headerSeconds ?? 5 : headerSeconds,
+    message: typeof refusal["error"] === "string" && refusal["error"] !== "" ? refusal["error"] : fallbackMessage(code, language),
+    retryable: typeof refusal["retryable"] === "boolean" ? refusal["retryable"] : defaultRetryable,
+    retryAfterSeconds: known
+      ? bodySeconds ?? headerSeconds
+      : headerSeconds ?? (RETRY_AFTER_CODES.has(code) ? 5 : null),
     ...origin,
-    context: {},
+    context: known ? contextOf(refusal) : {},
   };
 }
 

@@ -5,6 +5,7 @@
 // server says when to come back. Backoff retries apply only to operations
 // that are safe to send twice: after a lost answer a resent call-initiate
 // would meet its own first call.
+import { RETRY_AFTER_CODES } from "./errors.js";
 import type { KitError } from "./errors.js";
 
 export interface RetryOptions {
@@ -42,23 +43,25 @@ export function retryDelayMs(
   options: RetryOptions,
   random: () => number,
 ): number | null {
-  switch (error.code) {
-    case "RATE_LIMITED":
-    case "SERVICE_UNAVAILABLE": {
-      if (history.waitRetries >= 1) return null;
-      // A gateway's bare 502/504 may hide a request that did run: resend
-      // only what is safe to. The service's own outage answer is a 503.
-      if (error.code === "SERVICE_UNAVAILABLE" && !idempotent && error.httpStatus !== 503) return null;
-      const seconds = error.retryAfterSeconds ?? options.defaultRetryAfterSeconds;
-      return seconds > options.maxRetryAfterSeconds ? null : seconds * 1000;
-    }
-    case "INTERNAL_ERROR":
-    case "NETWORK_ERROR":
-      if (!idempotent || history.backoffRetries >= options.maxRetries) return null;
-      return backoffMs(history.backoffRetries, options, random);
-    default:
-      return null;
+  if (RETRY_AFTER_CODES.has(error.code)) {
+    if (history.waitRetries >= 1) return null;
+    // A gateway's bare 502/504 may hide a request that did run: resend
+    // only what is safe to. The service's own outage answer is a 503.
+    if (error.code === "SERVICE_UNAVAILABLE" && !idempotent && error.httpStatus !== 503) return null;
+    const seconds = error.retryAfterSeconds ?? options.defaultRetryAfterSeconds;
+    return seconds > options.maxRetryAfterSeconds ? null : seconds * 1000;
   }
+  if (error.code === "INTERNAL_ERROR" || error.code === "NETWORK_ERROR") {
+    if (!idempotent || history.backoffRetries >= options.maxRetries) return null;
+    return backoffMs(history.backoffRetries, options, random);
+  }
+  return null;
+}
+
+/** Counts a retry that `retryDelayMs` allowed for `error`. */
+export function recordRetry(history: RetryHistory, error: KitError): void {
+  if (RETRY_AFTER_CODES.has(error.code)) history.waitRetries++;
+  else history.backoffRetries++;
 }
 
 /** "Equal jitter": half the exponential delay fixed, half random. */

@@ -7,7 +7,7 @@ import { systemClock } from "./clock.js";
 import type { Clock } from "./clock.js";
 import type { KitError } from "./errors.js";
 import { currentLanguage } from "./language.js";
-import type { LanguageSource } from "./language.js";
+import type { Language, LanguageSource } from "./language.js";
 import { message } from "./messages.js";
 
 export interface SessionView {
@@ -69,7 +69,7 @@ export function watchSession(client: FunctionsClient, sessionId: string, options
       if (stopper.signal.aborted) return;
       if (result.ok) {
         const { status } = result.data;
-        const away = status === "host_disconnected" || status === "paused";
+        const away = isAway(status);
         publish({
           status,
           overlay: away ? overlayFor(status, language) : null,
@@ -92,9 +92,8 @@ export function watchSession(client: FunctionsClient, sessionId: string, options
         publish({ ...view, error: result.error });
       }
       if (view.ended) return;
-      const away = view.status === "host_disconnected" || view.status === "paused";
       const wait = result.ok
-        ? away
+        ? isAway(view.status)
           ? options.awayIntervalMs ?? 2_000
           : options.intervalMs ?? 5_000
         : Math.max(options.intervalMs ?? 5_000, (result.error.retryAfterSeconds ?? 0) * 1000);
@@ -110,7 +109,12 @@ export function watchSession(client: FunctionsClient, sessionId: string, options
   };
 }
 
-function overlayFor(status: "host_disconnected" | "paused", language: "tr" | "en") {
+/** The host is gone for now; the grace decides whether they come back. */
+function isAway(status: SessionStatus | null): status is "host_disconnected" | "paused" {
+  return status === "host_disconnected" || status === "paused";
+}
+
+function overlayFor(status: "host_disconnected" | "paused", language: Language) {
   return status === "host_disconnected"
     ? { title: message("hostDisconnectedTitle", language), subtitle: message("hostDisconnectedSubtitle", language) }
     : { title: message("hostPausedTitle", language), subtitle: message("hostPausedSubtitle", language) };
