@@ -56,10 +56,17 @@ pub enum ErrorCode {
     CalleeUnreachable,
     /// A webhook whose signature, body hash or expiry does not check out.
     InvalidSignature,
+    /// No route serves this path (answered by the catch-all component).
+    NotFound,
+    /// The request body is over the runtime's limit (answered by the host).
+    PayloadTooLarge,
+    /// The component did not answer within the runtime's deadline (answered by
+    /// the host); the request may or may not have taken effect.
+    Timeout,
 }
 
 /// Every code, for tables, docs and tests.
-pub const ALL_CODES: [ErrorCode; 23] = [
+pub const ALL_CODES: [ErrorCode; 26] = [
     ErrorCode::Unauthorized,
     ErrorCode::SessionNotFound,
     ErrorCode::SubscriptionRequired,
@@ -83,6 +90,9 @@ pub const ALL_CODES: [ErrorCode; 23] = [
     ErrorCode::CannotCallSelf,
     ErrorCode::CalleeUnreachable,
     ErrorCode::InvalidSignature,
+    ErrorCode::NotFound,
+    ErrorCode::PayloadTooLarge,
+    ErrorCode::Timeout,
 ];
 
 /// The language of client-facing texts.
@@ -133,6 +143,9 @@ impl ErrorCode {
             Self::CannotCallSelf => "CANNOT_CALL_SELF",
             Self::CalleeUnreachable => "CALLEE_UNREACHABLE",
             Self::InvalidSignature => "INVALID_SIGNATURE",
+            Self::NotFound => "NOT_FOUND",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::Timeout => "TIMEOUT",
         }
     }
 
@@ -143,14 +156,16 @@ impl ErrorCode {
             Self::Unauthorized | Self::InvalidSignature => 401,
             Self::PaymentRequired => 402,
             Self::SubscriptionRequired | Self::Forbidden => 403,
-            Self::SessionNotFound | Self::CallNotFound | Self::UserNotFound => 404,
+            Self::SessionNotFound | Self::CallNotFound | Self::UserNotFound | Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::CallNotActive | Self::AlreadyLive | Self::Busy | Self::InvalidTransition | Self::CalleeUnreachable => 409,
             Self::SessionEnded | Self::CallEnded | Self::CallExpired => 410,
+            Self::PayloadTooLarge => 413,
             Self::RateLimited => 429,
             Self::InternalError => 500,
             Self::PushFailed => 502,
             Self::ServiceUnavailable => 503,
+            Self::Timeout => 504,
         }
     }
 
@@ -159,7 +174,7 @@ impl ErrorCode {
         match self {
             Self::RateLimited => RetryPolicy::AfterSeconds(5),
             Self::ServiceUnavailable => RetryPolicy::AfterSeconds(5),
-            Self::InternalError | Self::PushFailed => RetryPolicy::Backoff { attempts: 3 },
+            Self::InternalError | Self::PushFailed | Self::Timeout => RetryPolicy::Backoff { attempts: 3 },
             _ => RetryPolicy::Never,
         }
     }
@@ -214,6 +229,12 @@ impl ErrorCode {
             (Self::CalleeUnreachable, En) => "This user cannot be reached right now",
             (Self::InvalidSignature, Tr) => "Geçersiz imza",
             (Self::InvalidSignature, En) => "Invalid signature",
+            (Self::NotFound, Tr) => "İstenen adres bulunamadı",
+            (Self::NotFound, En) => "The requested address was not found",
+            (Self::PayloadTooLarge, Tr) => "İstek çok büyük",
+            (Self::PayloadTooLarge, En) => "The request is too large",
+            (Self::Timeout, Tr) => "İstek zaman aşımına uğradı, tekrar deneyin",
+            (Self::Timeout, En) => "The request timed out, please try again",
         }
     }
 }
