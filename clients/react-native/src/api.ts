@@ -53,14 +53,15 @@ export interface Route {
   readonly path: keyof paths;
   readonly input: "body" | "query" | "none";
   /** Safe to send again when the first answer was lost (retried on
-   * INTERNAL_ERROR and NETWORK_ERROR). */
+   * INTERNAL_ERROR, TIMEOUT and NETWORK_ERROR). */
   readonly idempotent: boolean;
   readonly authenticated: boolean;
 }
 
 /** Where each operation lives. call-action is idempotent by design (a repeat
  * answers `changed: false`); call-initiate and live-session-start are not (a
- * resend after a lost answer would meet the first call or session). */
+ * resend after a lost answer or a TIMEOUT would meet the first call or
+ * session). */
 export const ROUTES = {
   health: { method: "GET", path: "/health", input: "none", idempotent: true, authenticated: false },
   getLivekitToken: { method: "POST", path: "/get-livekit-token", input: "body", idempotent: true, authenticated: true },

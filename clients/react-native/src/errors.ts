@@ -39,6 +39,9 @@ export const SERVER_ERROR_CODES = [
   "CANNOT_CALL_SELF",
   "CALLEE_UNREACHABLE",
   "INVALID_SIGNATURE",
+  "NOT_FOUND",
+  "PAYLOAD_TOO_LARGE",
+  "TIMEOUT",
 ] as const satisfies readonly ServerErrorCode[];
 
 type MissingCode = Exclude<ServerErrorCode, (typeof SERVER_ERROR_CODES)[number]>;
@@ -106,7 +109,7 @@ export function errorFromAnswer(
   const known = isServerErrorCode(serverCode);
   const code = known ? serverCode : codeForBareStatus(origin.httpStatus);
   const bodySeconds = typeof refusal["retryAfterSeconds"] === "number" ? refusal["retryAfterSeconds"] : null;
-  const defaultRetryable = known ? origin.httpStatus >= 500 : code !== "UNAUTHORIZED" && code !== "UNEXPECTED_RESPONSE";
+  const defaultRetryable = origin.httpStatus >= 500 || code === "RATE_LIMITED";
   return {
     code,
     message: typeof refusal["error"] === "string" && refusal["error"] !== "" ? refusal["error"] : fallbackMessage(code, language),
@@ -119,10 +122,16 @@ export function errorFromAnswer(
   };
 }
 
+// The service's own codes for what a gateway (or Spin itself: an empty 404
+// for an unrouted path) answers with a bare status. A gateway's 504 is a
+// TIMEOUT: its request, too, may or may not have run.
 function codeForBareStatus(status: number): ErrorCode {
   if (status === 401) return "UNAUTHORIZED";
+  if (status === 404) return "NOT_FOUND";
+  if (status === 413) return "PAYLOAD_TOO_LARGE";
   if (status === 429) return "RATE_LIMITED";
-  if (status === 502 || status === 503 || status === 504) return "SERVICE_UNAVAILABLE";
+  if (status === 504) return "TIMEOUT";
+  if (status === 502 || status === 503) return "SERVICE_UNAVAILABLE";
   if (status >= 500) return "INTERNAL_ERROR";
   return "UNEXPECTED_RESPONSE";
 }
@@ -130,8 +139,11 @@ function codeForBareStatus(status: number): ErrorCode {
 /** The kit's own text for a code, when the server's cannot be had. */
 const FALLBACK_MESSAGES: Partial<Record<ErrorCode, MessageKey>> = {
   UNAUTHORIZED: "unauthorized",
+  NOT_FOUND: "notFound",
+  PAYLOAD_TOO_LARGE: "payloadTooLarge",
   RATE_LIMITED: "rateLimited",
   SERVICE_UNAVAILABLE: "serviceUnavailable",
+  TIMEOUT: "timeout",
   NETWORK_ERROR: "networkError",
   ABORTED: "aborted",
   UNEXPECTED_RESPONSE: "unexpectedResponse",

@@ -22,12 +22,15 @@ export const MESSAGES = {
   aborted: { tr: "İstek iptal edildi", en: "The request was cancelled" },
   unexpectedResponse: { tr: "Beklenmeyen bir yanıt alındı, tekrar deneyin", en: "Unexpected answer, please try again" },
   unauthorized: { tr: "Oturum süresi doldu, tekrar giriş yapın", en: "Your session has expired, please sign in again" },
+  notFound: { tr: "İstenen adres bulunamadı", en: "The requested address was not found" },
+  payloadTooLarge: { tr: "İstek çok büyük", en: "The request is too large" },
   rateLimited: { tr: "Çok fazla istek, biraz bekleyin", en: "Too many requests, please wait a moment" },
   internalError: { tr: "Bir hata oluştu, tekrar deneyin", en: "Something went wrong, please try again" },
   serviceUnavailable: {
     tr: "Servis geçici olarak kullanılamıyor, biraz sonra tekrar deneyin",
     en: "The service is temporarily unavailable, please try again shortly",
   },
+  timeout: { tr: "İstek zaman aşımına uğradı, tekrar deneyin", en: "The request timed out, please try again" },
 } as const satisfies Record<string, Record<Language, string>>;
 
 export type MessageKey = keyof typeof MESSAGES;

@@ -2,14 +2,19 @@
 // once; INTERNAL_ERROR and NETWORK_ERROR retry 3 times with exponential
 // backoff and jitter; the others never. SERVICE_UNAVAILABLE (a database
 // outage, which the seed does not name) is treated like RATE_LIMITED: the
-// server says when to come back. Backoff retries apply only to operations
-// that are safe to send twice: after a lost answer a resent call-initiate
-// would meet its own first call.
+// server says when to come back, and TIMEOUT (the host cut off a component
+// that did not answer) like INTERNAL_ERROR. Backoff retries apply only to
+// operations that are safe to send twice: after a lost answer (or a TIMEOUT,
+// which may hide a request that ran) a resent call-initiate would meet its
+// own first call.
 import { RETRY_AFTER_CODES } from "./errors.js";
-import type { KitError } from "./errors.js";
+import type { ErrorCode, KitError } from "./errors.js";
+
+/** The codes retried with backoff, on operations safe to send twice. */
+export const BACKOFF_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["INTERNAL_ERROR", "TIMEOUT", "NETWORK_ERROR"]);
 
 export interface RetryOptions {
-  /** Backoff retries for INTERNAL_ERROR and NETWORK_ERROR. */
+  /** Backoff retries for INTERNAL_ERROR, TIMEOUT and NETWORK_ERROR. */
   maxRetries: number;
   /** The first backoff delay; each next one doubles. */
   baseDelayMs: number;
@@ -45,13 +50,13 @@ export function retryDelayMs(
 ): number | null {
   if (RETRY_AFTER_CODES.has(error.code)) {
     if (history.waitRetries >= 1) return null;
-    // A gateway's bare 502/504 may hide a request that did run: resend
-    // only what is safe to. The service's own outage answer is a 503.
+    // A gateway's bare 502 may hide a request that did run: resend only
+    // what is safe to. The service's own outage answer is a 503.
     if (error.code === "SERVICE_UNAVAILABLE" && !idempotent && error.httpStatus !== 503) return null;
     const seconds = error.retryAfterSeconds ?? options.defaultRetryAfterSeconds;
     return seconds > options.maxRetryAfterSeconds ? null : seconds * 1000;
   }
-  if (error.code === "INTERNAL_ERROR" || error.code === "NETWORK_ERROR") {
+  if (BACKOFF_CODES.has(error.code)) {
     if (!idempotent || history.backoffRetries >= options.maxRetries) return null;
     return backoffMs(history.backoffRetries, options, random);
   }

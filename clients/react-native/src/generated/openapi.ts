@@ -184,7 +184,7 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /** @enum {string} */
-        ErrorCode: "UNAUTHORIZED" | "SESSION_NOT_FOUND" | "SUBSCRIPTION_REQUIRED" | "PAYMENT_REQUIRED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "INVALID_REQUEST" | "CALL_NOT_FOUND" | "FORBIDDEN" | "SESSION_ENDED" | "CALL_ENDED" | "CALL_NOT_ACTIVE" | "ALREADY_LIVE" | "METHOD_NOT_ALLOWED" | "SERVICE_UNAVAILABLE" | "BUSY" | "INVALID_TRANSITION" | "CALL_EXPIRED" | "PUSH_FAILED" | "USER_NOT_FOUND" | "CANNOT_CALL_SELF" | "CALLEE_UNREACHABLE" | "INVALID_SIGNATURE";
+        ErrorCode: "UNAUTHORIZED" | "SESSION_NOT_FOUND" | "SUBSCRIPTION_REQUIRED" | "PAYMENT_REQUIRED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "INVALID_REQUEST" | "CALL_NOT_FOUND" | "FORBIDDEN" | "SESSION_ENDED" | "CALL_ENDED" | "CALL_NOT_ACTIVE" | "ALREADY_LIVE" | "METHOD_NOT_ALLOWED" | "SERVICE_UNAVAILABLE" | "BUSY" | "INVALID_TRANSITION" | "CALL_EXPIRED" | "PUSH_FAILED" | "USER_NOT_FOUND" | "CANNOT_CALL_SELF" | "CALLEE_UNREACHABLE" | "INVALID_SIGNATURE" | "NOT_FOUND" | "PAYLOAD_TOO_LARGE" | "TIMEOUT";
         ErrorBody: {
             /** @constant */
             success: false;
@@ -283,6 +283,24 @@ export interface components {
                 "application/json": components["schemas"]["ErrorBody"];
             };
         };
+        /** @description `PAYLOAD_TOO_LARGE`: the body is over 1 MiB, refused by the runtime host. Never retried. */
+        PayloadTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorBody"];
+            };
+        };
+        /** @description `TIMEOUT`: the component did not answer within the host's request timeout. The request may or may not have taken effect: resend (3 times, exponential backoff) only what is safe to send twice. */
+        Timeout: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorBody"];
+            };
+        };
     };
     parameters: never;
     requestBodies: never;
@@ -309,6 +327,7 @@ export interface operations {
                     "application/yaml": string;
                 };
             };
+            504: components["responses"]["Timeout"];
         };
     };
     health: {
@@ -338,6 +357,7 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+            504: components["responses"]["Timeout"];
         };
     };
     getLivekitToken: {
@@ -368,6 +388,8 @@ export interface operations {
                     "application/json": components["schemas"]["TokenAnswer"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            504: components["responses"]["Timeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -406,6 +428,8 @@ export interface operations {
                     };
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            504: components["responses"]["Timeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -441,6 +465,8 @@ export interface operations {
                     };
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            504: components["responses"]["Timeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -477,6 +503,7 @@ export interface operations {
                     };
                 };
             };
+            504: components["responses"]["Timeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -512,6 +539,8 @@ export interface operations {
                     };
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            504: components["responses"]["Timeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -556,6 +585,8 @@ export interface operations {
                     };
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            504: components["responses"]["Timeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -593,6 +624,8 @@ export interface operations {
                     };
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            504: components["responses"]["Timeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -624,6 +657,8 @@ export interface operations {
                     };
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            504: components["responses"]["Timeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -658,6 +693,7 @@ export interface operations {
                     };
                 };
             };
+            504: components["responses"]["Timeout"];
             default: components["responses"]["Error"];
         };
     };

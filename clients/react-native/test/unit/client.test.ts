@@ -17,6 +17,7 @@ const STATUS: Record<ServerErrorCode, number> = {
   SESSION_NOT_FOUND: 404,
   CALL_NOT_FOUND: 404,
   USER_NOT_FOUND: 404,
+  NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   CALL_NOT_ACTIVE: 409,
   ALREADY_LIVE: 409,
@@ -26,10 +27,12 @@ const STATUS: Record<ServerErrorCode, number> = {
   SESSION_ENDED: 410,
   CALL_ENDED: 410,
   CALL_EXPIRED: 410,
+  PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
   INTERNAL_ERROR: 500,
   PUSH_FAILED: 502,
   SERVICE_UNAVAILABLE: 503,
+  TIMEOUT: 504,
 };
 
 const CALL = {
@@ -57,7 +60,7 @@ describe("error answers become typed errors", () => {
   for (const code of SERVER_ERROR_CODES) {
     test(`${code}: code, server text, retryable, retryAfterSeconds, httpStatus, requestId`, async () => {
       const status = STATUS[code];
-      const retryable = ["RATE_LIMITED", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", "PUSH_FAILED"].includes(code);
+      const retryable = ["RATE_LIMITED", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", "PUSH_FAILED", "TIMEOUT"].includes(code);
       const h = harness([
         {
           status,
@@ -147,7 +150,8 @@ describe("answers that are not the contract", () => {
   const cases: Array<{ name: string; status: number; body: unknown; code: string; message: string; retryable: boolean; retryAfterSeconds: number | null; headers?: Record<string, string> }> = [
     { name: "non-JSON 502", status: 502, body: "<html>Bad Gateway</html>", code: "SERVICE_UNAVAILABLE", message: "Servis geçici olarak kullanılamıyor, biraz sonra tekrar deneyin", retryable: true, retryAfterSeconds: 5 },
     { name: "non-JSON 503 with Retry-After", status: 503, body: "down", code: "SERVICE_UNAVAILABLE", message: "Servis geçici olarak kullanılamıyor, biraz sonra tekrar deneyin", retryable: true, retryAfterSeconds: 12, headers: { "retry-after": "12" } },
-    { name: "non-JSON 504", status: 504, body: "Gateway Timeout", code: "SERVICE_UNAVAILABLE", message: "Servis geçici olarak kullanılamıyor, biraz sonra tekrar deneyin", retryable: true, retryAfterSeconds: 5 },
+    // A gateway's timeout is the service's TIMEOUT: the request may have run.
+    { name: "non-JSON 504", status: 504, body: "Gateway Timeout", code: "TIMEOUT", message: "İstek zaman aşımına uğradı, tekrar deneyin", retryable: true, retryAfterSeconds: null },
     { name: "non-JSON 500", status: 500, body: "Internal Server Error", code: "INTERNAL_ERROR", message: "Bir hata oluştu, tekrar deneyin", retryable: true, retryAfterSeconds: null },
     { name: "bare 429", status: 429, body: "", code: "RATE_LIMITED", message: "Çok fazla istek, biraz bekleyin", retryable: true, retryAfterSeconds: 5 },
     { name: "bare 401", status: 401, body: "Unauthorized", code: "UNAUTHORIZED", message: "Oturum süresi doldu, tekrar giriş yapın", retryable: false, retryAfterSeconds: null },
@@ -155,7 +159,10 @@ describe("answers that are not the contract", () => {
     // trying again (clientError); a bare 4xx (a wrong baseUrl) is not.
     { name: "non-JSON 200", status: 200, body: "<html>ok</html>", code: "UNEXPECTED_RESPONSE", message: "Beklenmeyen bir yanıt alındı, tekrar deneyin", retryable: true, retryAfterSeconds: null },
     { name: "a JSON array with 200", status: 200, body: [1, 2], code: "UNEXPECTED_RESPONSE", message: "Beklenmeyen bir yanıt alındı, tekrar deneyin", retryable: true, retryAfterSeconds: null },
-    { name: "bare 404", status: 404, body: "Not Found", code: "UNEXPECTED_RESPONSE", message: "Beklenmeyen bir yanıt alındı, tekrar deneyin", retryable: false, retryAfterSeconds: null },
+    // Spin's own answer to an unrouted path, or a wrong baseUrl.
+    { name: "bare 404", status: 404, body: "", code: "NOT_FOUND", message: "İstenen adres bulunamadı", retryable: false, retryAfterSeconds: null },
+    { name: "bare 413 (a proxy's body limit)", status: 413, body: "<html>413 Request Entity Too Large</html>", code: "PAYLOAD_TOO_LARGE", message: "İstek çok büyük", retryable: false, retryAfterSeconds: null },
+    { name: "bare 400", status: 400, body: "Bad Request", code: "UNEXPECTED_RESPONSE", message: "Beklenmeyen bir yanıt alındı, tekrar deneyin", retryable: false, retryAfterSeconds: null },
     // A newer server's code: not in the contract the kit knows, so the status
     // decides the code; the server's text and retry advice still apply.
     { name: "an unknown errorCode with 409", status: 409, body: { success: false, errorCode: "NEW_CODE", error: "new", retryable: true, status: "x" }, code: "UNEXPECTED_RESPONSE", message: "new", retryable: true, retryAfterSeconds: null },
@@ -223,6 +230,22 @@ describe("language", () => {
     assert.equal(h.fetch.requests[0]!.headers["accept-language"], "en");
     assert.equal(error.message, "Connection error");
     assert.equal(h.client.language(), "en");
+  });
+
+  test("the kit's own texts for NOT_FOUND, PAYLOAD_TOO_LARGE and TIMEOUT, in both languages", async () => {
+    const texts: Array<[number, string, string, string]> = [
+      [404, "NOT_FOUND", "İstenen adres bulunamadı", "The requested address was not found"],
+      [413, "PAYLOAD_TOO_LARGE", "İstek çok büyük", "The request is too large"],
+      [504, "TIMEOUT", "İstek zaman aşımına uğradı, tekrar deneyin", "The request timed out, please try again"],
+    ];
+    for (const [status, code, tr, en] of texts) {
+      // The server's answer without a text, and a bare status: both take the kit's.
+      const h = harness([{ status, body: { success: false, errorCode: code } }, { status, body: "" }], { retry: false });
+      const withoutText = failed(await h.clock.settle(h.client.health()));
+      assert.deepEqual([withoutText.code, withoutText.message], [code, tr]);
+      const bare = failed(await h.clock.settle(h.client.health({ language: "en" })));
+      assert.deepEqual([bare.code, bare.message], [code, en]);
+    }
   });
 
   test("Turkish by default", async () => {

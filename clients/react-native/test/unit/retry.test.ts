@@ -16,6 +16,9 @@ function rateLimited(seconds = 5): Reply {
 function internal(): Reply {
   return errorReply(500, "INTERNAL_ERROR", { retryable: true });
 }
+function timeout(): Reply {
+  return errorReply(504, "TIMEOUT", { retryable: true });
+}
 function unavailable(seconds = 5): Reply {
   return errorReply(503, "SERVICE_UNAVAILABLE", { retryable: true, retryAfterSeconds: seconds }, { "Retry-After": String(seconds) });
 }
@@ -138,11 +141,11 @@ describe("retry policy: SERVICE_UNAVAILABLE (the kit's extension)", () => {
   test(
     "a gateway's bare 502/504 on a non-idempotent route is not resent (the answer may be lost)",
     async () => {
-      for (const status of [502, 504]) {
+      for (const [status, code] of [[502, "SERVICE_UNAVAILABLE"], [504, "TIMEOUT"]] as const) {
         const h = harness([{ status, body: "<html>Bad Gateway</html>" }, okReply({ call: {} }, 201)]);
         const result = await h.clock.settle(h.client.callInitiate({ calleeId: "c" }));
         assert.equal(h.fetch.requests.length, 1, `bare ${status}: call-initiate sent once`);
-        assert.equal(failed(result).code, "SERVICE_UNAVAILABLE");
+        assert.equal(failed(result).code, code);
       }
     },
   );
@@ -224,6 +227,66 @@ describe("retry policy: INTERNAL_ERROR and NETWORK_ERROR back off", () => {
   });
 });
 
+describe("retry policy: TIMEOUT backs off like INTERNAL_ERROR", () => {
+  test("4 attempts, backoffMs(0..2) between them, then the error with attempts 4", async () => {
+    const h = harness([timeout(), timeout(), timeout(), timeout(), TOKEN_OK]);
+    const error = failed(await h.clock.settle(h.client.getLivekitToken(TOKEN_BODY)));
+    assert.equal(error.code, "TIMEOUT");
+    assert.equal(error.httpStatus, 504);
+    assert.equal(error.retryable, true);
+    assert.equal(error.attempts, 4);
+    assert.equal(h.fetch.requests.length, 4);
+    assert.equal(h.fetch.remaining, 1);
+    assert.deepEqual(h.waits(), [375, 750, 1500]);
+  });
+
+  test("TIMEOUT then success", async () => {
+    const h = harness([timeout(), TOKEN_OK]);
+    assert.equal((await h.clock.settle(h.client.getLivekitToken(TOKEN_BODY))).ok, true);
+    assert.deepEqual(h.waits(), [375]);
+  });
+
+  test("jitter: random 0 and 0.999 give different waits", async () => {
+    const low = harness([timeout(), TOKEN_OK], { random: () => 0 });
+    const high = harness([timeout(), TOKEN_OK], { random: () => 0.999 });
+    await low.clock.settle(low.client.getLivekitToken(TOKEN_BODY));
+    await high.clock.settle(high.client.getLivekitToken(TOKEN_BODY));
+    assert.deepEqual(low.waits(), [250]);
+    assert.ok(high.waits()[0]! > 250 && high.waits()[0]! <= 500, `${high.waits()[0]}`);
+  });
+
+  test("a gateway's bare 504 on an idempotent route is a TIMEOUT, backed off", async () => {
+    const h = harness([{ status: 504, body: "Gateway Timeout" }, { status: 504, body: "" }, TOKEN_OK]);
+    assert.equal((await h.clock.settle(h.client.liveSessionStatus({ sessionId: "s" }))).ok, true);
+    assert.deepEqual(h.waits(), [375, 750]);
+  });
+
+  test("INTERNAL_ERROR, TIMEOUT and NETWORK_ERROR share one budget of 3 retries", async () => {
+    const h = harness([internal(), timeout(), "network", timeout(), TOKEN_OK]);
+    const error = failed(await h.clock.settle(h.client.getLivekitToken(TOKEN_BODY)));
+    assert.equal(error.code, "TIMEOUT");
+    assert.equal(error.attempts, 4);
+    assert.equal(h.fetch.remaining, 1);
+    assert.deepEqual(h.waits(), [375, 750, 1500]);
+  });
+
+  test("retryDelayMs: TIMEOUT on a route that is not safe to resend is null", () => {
+    const error: KitError = {
+      code: "TIMEOUT",
+      message: "",
+      retryable: true,
+      retryAfterSeconds: null,
+      httpStatus: 504,
+      requestId: null,
+      attempts: 1,
+      context: {},
+    };
+    const history = { backoffRetries: 0, waitRetries: 0 };
+    assert.equal(retryDelayMs(error, history, false, DEFAULT_RETRY, half), null);
+    assert.equal(retryDelayMs(error, history, true, DEFAULT_RETRY, half), 375);
+  });
+});
+
 describe("retry policy: non-idempotent routes", () => {
   const routes: Record<string, (h: ReturnType<typeof harness>) => Promise<Result<unknown>>> = {
     callInitiate: (h: ReturnType<typeof harness>) => h.client.callInitiate({ calleeId: "22222222-2222-4222-8222-222222222222" }),
@@ -234,6 +297,16 @@ describe("retry policy: non-idempotent routes", () => {
       const h = harness([internal(), okReply({}, 201)]);
       const error = failed(await h.clock.settle(call(h)));
       assert.equal(error.code, "INTERNAL_ERROR");
+      assert.equal(error.attempts, 1);
+      assert.equal(h.fetch.requests.length, 1);
+      assert.deepEqual(h.waits(), []);
+    });
+
+    test(`${name}: TIMEOUT is not retried (the request may have run)`, async () => {
+      const h = harness([timeout(), okReply({}, 201)]);
+      const error = failed(await h.clock.settle(call(h)));
+      assert.equal(error.code, "TIMEOUT");
+      assert.equal(error.retryable, true);
       assert.equal(error.attempts, 1);
       assert.equal(h.fetch.requests.length, 1);
       assert.deepEqual(h.waits(), []);
@@ -266,6 +339,8 @@ describe("retry policy: every other code is sent once", () => {
     ["CALL_EXPIRED", 409, false],
     ["FORBIDDEN", 403, false],
     ["PAYMENT_REQUIRED", 402, false],
+    ["NOT_FOUND", 404, false],
+    ["PAYLOAD_TOO_LARGE", 413, false],
   ];
   for (const [code, status, retryable] of others) {
     test(`${code} (${status}, retryable ${retryable}) on an idempotent route`, async () => {
@@ -298,7 +373,7 @@ describe("retry policy: every other code is sent once", () => {
       attempts: 1,
       context: {},
     };
-    for (const code of ["BUSY", "PUSH_FAILED", "UNAUTHORIZED", "ABORTED", "UNEXPECTED_RESPONSE", "CALL_EXPIRED"] as const) {
+    for (const code of ["BUSY", "PUSH_FAILED", "UNAUTHORIZED", "ABORTED", "UNEXPECTED_RESPONSE", "CALL_EXPIRED", "NOT_FOUND", "PAYLOAD_TOO_LARGE"] as const) {
       assert.equal(retryDelayMs({ ...base, code }, { backoffRetries: 0, waitRetries: 0 }, true, DEFAULT_RETRY, half), null, code);
     }
   });
@@ -360,7 +435,7 @@ describe("retry policy: timeouts", () => {
 
 describe("retry policy: switched off", () => {
   test("retry: false on the client sends once", async () => {
-    for (const reply of [internal(), rateLimited(1), unavailable(1), "network" as const]) {
+    for (const reply of [internal(), timeout(), rateLimited(1), unavailable(1), "network" as const]) {
       const h = harness([reply, TOKEN_OK], { retry: false });
       const error = failed(await h.clock.settle(h.client.getLivekitToken(TOKEN_BODY)));
       assert.equal(error.attempts, 1);
@@ -371,7 +446,7 @@ describe("retry policy: switched off", () => {
   });
 
   test("{ retry: false } per request sends once", async () => {
-    for (const reply of [internal(), rateLimited(1), unavailable(1), "network" as const]) {
+    for (const reply of [internal(), timeout(), rateLimited(1), unavailable(1), "network" as const]) {
       const h = harness([reply, TOKEN_OK]);
       const error = failed(await h.clock.settle(h.client.getLivekitToken(TOKEN_BODY, { retry: false })));
       assert.equal(error.attempts, 1);
