@@ -40,7 +40,10 @@ pub struct Failure {
     detail: Option<String>,
 }
 
-/// Serves one request: checks the method, reads the body (at most
+/// For [`serve`]: the handler takes every method (the catch-all route).
+pub const ANY_METHOD: &[Method] = &[];
+
+/// Serves one request: checks the method (any, for [`ANY_METHOD`]), reads the body (at most
 /// [`MAX_BODY_BYTES`]), runs `handler`, renders the answer or the JSON error
 /// contract, and writes one log line. `x-request-id` is echoed (or made).
 pub async fn serve<F, Fut>(component: &'static str, methods: &[Method], request: Request, handler: F) -> http::Response<Full<Bytes>>
@@ -48,15 +51,28 @@ where
     F: FnOnce(Incoming) -> Fut,
     Fut: Future<Output = Result<Reply, Failure>>,
 {
+    let request_id = request_id(request.headers());
+    crate::log::with_request_id(&request_id.clone(), serve_request(component, methods, request, request_id, handler)).await
+}
+
+async fn serve_request<F, Fut>(
+    component: &'static str,
+    methods: &[Method],
+    request: Request,
+    request_id: String,
+    handler: F,
+) -> http::Response<Full<Bytes>>
+where
+    F: FnOnce(Incoming) -> Fut,
+    Fut: Future<Output = Result<Reply, Failure>>,
+{
     let started = Instant::now();
     let (parts, body) = request.into_parts();
     let language = Language::from_accept_language(parts.headers.get("accept-language").and_then(|v| v.to_str().ok()));
-    let request_id = request_id(&parts.headers);
-    crate::log::set_request_id(&request_id);
     let path = parts.uri.path().to_owned();
     let method = parts.method.clone();
     let user = Rc::new(Cell::new(None));
-    let outcome = if !methods.contains(&parts.method) {
+    let outcome = if !methods.is_empty() && !methods.contains(&parts.method) {
         Err(Failure::from(ErrorCode::MethodNotAllowed))
     } else {
         match Limited::new(body, MAX_BODY_BYTES).collect().await {
@@ -142,10 +158,14 @@ fn log_request(
 }
 
 
+/// The answer, always with `content-length`: without it Spin sends the body
+/// chunked, and the chunked terminator is a small last write that waits for
+/// the client's delayed ACK on a kept-alive connection (Spin leaves Nagle on).
 fn respond(status: StatusCode, content_type: &'static str, bytes: Bytes, retry_after: Option<u32>, request_id: &str) -> http::Response<Full<Bytes>> {
     let mut builder = http::Response::builder()
         .status(status)
         .header("content-type", content_type)
+        .header("content-length", bytes.len())
         .header("cache-control", "no-store");
     if let Ok(value) = http::HeaderValue::from_str(request_id) {
         builder = builder.header("x-request-id", value);
