@@ -10,9 +10,14 @@
 //! - `POST /push {"mode": "accept" | "refuse" | "hang"}`: the fake push provider;
 //! - `POST /database {"reachable": bool}`: cuts or restores the app's database
 //!   connections (a proxy), to stage an outage.
+//!
+//! The host cuts off a request after [`REQUEST_TIMEOUT`] (504 `TIMEOUT`), which
+//! is shorter than the push deadline: a call-initiate while the push provider
+//! hangs stages a TIMEOUT.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -24,6 +29,10 @@ use crate::tcp_proxy::TcpProxy;
 
 /// Where the machine's Postgres listens (the proxy forwards there).
 const POSTGRES: &str = "127.0.0.1:5432";
+
+/// The host's request timeout: well above what any request of the stack
+/// takes, below `push_timeout_seconds` (5 s by default).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A running stack.
 pub struct Stack {
@@ -51,6 +60,7 @@ impl Stack {
             &variables,
             |url| url.replace(POSTGRES, &proxied),
             |options| {
+                options.http.request_timeout = REQUEST_TIMEOUT;
                 if let Some(listen) = listen {
                     options.listen = listen;
                 }
