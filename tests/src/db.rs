@@ -5,8 +5,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use anyhow::Context as _;
 
 /// The server tests create their databases on; `TEST_DATABASE_URL` overrides.
+/// Components reach it with this URL too, and on them (as on Spin) a URL
+/// without `sslmode` means verified TLS, which the local server's self-signed
+/// certificate fails for 127.0.0.1.
 pub fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".to_owned())
 }
 
 /// A database that exists for one test.
@@ -85,5 +89,25 @@ pub fn with_database(url: &str, name: &str) -> String {
             format!("{}/{}{}", &url[..slash], name, query)
         }
         _ => format!("{}/{}", url.trim_end_matches('/'), name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn the_database_name_is_replaced_and_the_parameters_kept() {
+        let check = |url: &str, expected: &str| assert_eq!(with_database(url, "lkt_1"), expected, "{url}");
+        check("postgres://postgres@127.0.0.1:5432/postgres", "postgres://postgres@127.0.0.1:5432/lkt_1");
+        check(
+            "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
+            "postgres://postgres@127.0.0.1:5432/lkt_1?sslmode=disable",
+        );
+        check(
+            "postgres://app:pw@localhost:5432/app?sslmode=require&application_name=x",
+            "postgres://app:pw@localhost:5432/lkt_1?sslmode=require&application_name=x",
+        );
+        check("postgres://postgres@127.0.0.1:5432", "postgres://postgres@127.0.0.1:5432/lkt_1");
     }
 }

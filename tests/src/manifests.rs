@@ -56,7 +56,7 @@ name = "probe-app"
 version = "0.0.1"
 
 [variables]
-db_url = {{ default = "postgres://postgres@127.0.0.1:5432/postgres" }}
+db_url = {{ default = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable" }}
 db_host = {{ default = "127.0.0.1:5432" }}
 greeting = {{ default = "hello" }}
 secret_token = {{ required = true, secret = true }}

@@ -22,7 +22,9 @@ const USAGE: &str = "usage: cargo xtask <command>
   bench [--json FILE]       start a host on a fresh database and print throughput and latency";
 
 /// The database `up` uses when `SPIN_VARIABLE_DATABASE_URL` is not set.
-const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/livekit_dev";
+/// Spin reads no `sslmode` as `prefer` and verifies TLS, which the local
+/// server's self-signed certificate fails for 127.0.0.1.
+const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/livekit_dev?sslmode=disable";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

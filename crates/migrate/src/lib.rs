@@ -132,14 +132,8 @@ pub async fn connect(url: &str) -> anyhow::Result<Client> {
 
 /// Creates the database named in `url` if it does not exist yet.
 pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
-    let parsed = url::Url::parse(url).context("database URL")?;
-    let name = parsed.path().trim_start_matches('/').to_owned();
-    if name.is_empty() {
-        bail!("the database URL {} names no database", redact(url));
-    }
-    let mut maintenance = parsed.clone();
-    maintenance.set_path("/postgres");
-    let client = connect(maintenance.as_str()).await?;
+    let (name, maintenance) = maintenance_database(url)?;
+    let client = connect(&maintenance).await?;
     let exists = client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
         .await?
@@ -151,6 +145,18 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
             .with_context(|| format!("creating database {name}"))?;
     }
     Ok(())
+}
+
+/// The database `url` names, and `url` on the server's `postgres` database
+/// instead (its parameters, `sslmode` among them, kept).
+fn maintenance_database(url: &str) -> anyhow::Result<(String, String)> {
+    let mut parsed = url::Url::parse(url).context("database URL")?;
+    let name = parsed.path().trim_start_matches('/').to_owned();
+    if name.is_empty() {
+        bail!("the database URL {} names no database", redact(url));
+    }
+    parsed.set_path("/postgres");
+    Ok((name, parsed.into()))
 }
 
 /// Quotes an SQL identifier.
@@ -165,5 +171,18 @@ fn redact(url: &str) -> String {
             parsed.to_string()
         }
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::maintenance_database;
+
+    #[test]
+    fn the_maintenance_database_keeps_the_parameters() {
+        let (name, url) = maintenance_database("postgres://postgres@127.0.0.1:5432/livekit_dev?sslmode=disable").unwrap();
+        assert_eq!(name, "livekit_dev");
+        assert_eq!(url, "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable");
+        assert!(maintenance_database("postgres://postgres@127.0.0.1:5432/?sslmode=disable").is_err());
     }
 }
