@@ -2,9 +2,16 @@
 //!
 //! A `connection` resource holds one pooled client for its whole life, so a
 //! guest's `BEGIN ... COMMIT` runs on one session. Failures the guest caused
-//! or that the database reports (refused, unreachable, bad SQL, closed
+//! or that the database reports (refused, unreachable, TLS, bad SQL, closed
 //! connection) go back as the interface's `error` variant; the host never
 //! traps for them.
+//!
+//! TLS follows Spin 4.0.2 (`factor-outbound-pg`): the address's `sslmode`
+//! decides. `disable` connects in plain text; `prefer` (the default when the
+//! address names none) and `require` connect with native-tls, verifying the
+//! server against the system roots plus the root certificate the guest gave
+//! `connection-builder.set-ca-root`. There is no host-side TLS setting, as
+//! Spin's runtime config has none for Postgres.
 
 mod values;
 
@@ -13,7 +20,9 @@ use std::str::FromStr as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
+use sha2::Digest as _;
+use tokio_postgres::config::SslMode;
 use wasmtime::component::{Accessor, FutureReader, HasData, Resource, ResourceTable, StreamReader};
 
 use crate::outbound_http::AllowedHosts;
@@ -22,7 +31,11 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "wit/spin-postgres@4.2.0",
         world: "spin:postgres/host",
-        imports: { default: async | store | trappable },
+        // WIT `async func`s get `async | store` on top (the `*WithStore`
+        // traits); the blocking ones take `&mut self` (`Host*` traits), as
+        // in Spin: with `store`, a blocking function would link as async
+        // and no guest importing it could be instantiated.
+        imports: { default: async | trappable },
         with: {
             "spin:postgres/postgres.connection": super::Connection,
             "spin:postgres/postgres.connection-builder": super::ConnectionBuilder,
@@ -78,14 +91,19 @@ impl bindings::spin::postgres::postgres::Host for PostgresView<'_> {
 /// The pools of every database address the guests have opened.
 #[derive(Clone, Default)]
 pub struct Postgres {
-    pools: Arc<Mutex<HashMap<String, Pool>>>,
+    pools: Arc<Mutex<HashMap<PoolKey, Pool>>>,
 }
 
+/// As Spin keys its pools: the address and the SHA-256 of the guest's root
+/// certificate, so the same address with another root gets its own pool.
+type PoolKey = (String, Option<String>);
+
 impl Postgres {
-    fn pool(&self, address: &str) -> Result<Pool, GuestError> {
+    fn pool(&self, address: &str, root: Option<&RootCertificate>) -> Result<Pool, GuestError> {
         // The lock guards only the map; connecting happens outside it.
         let mut pools = self.pools.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(pool) = pools.get(address) {
+        let key = (address.to_owned(), root.map(|root| root.sha256.clone()));
+        if let Some(pool) = pools.get(&key) {
             return Ok(pool.clone());
         }
         let mut config = tokio_postgres::Config::from_str(address)
@@ -93,13 +111,21 @@ impl Postgres {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
-        let manager = Manager::from_config(
-            config,
-            tokio_postgres::NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = if config.get_ssl_mode() == SslMode::Disable {
+            Manager::from_config(config, tokio_postgres::NoTls, manager_config)
+        } else {
+            let mut builder = native_tls::TlsConnector::builder();
+            if let Some(root) = root {
+                builder.add_root_certificate(root.certificate.clone());
+            }
+            let connector = builder
+                .build()
+                .map_err(|e| GuestError::ConnectionFailed(format!("cannot set up TLS: {}", with_causes(&e))))?;
+            Manager::from_config(config, postgres_native_tls::MakeTlsConnector::new(connector), manager_config)
+        };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .wait_timeout(Some(CONNECT_TIMEOUT))
@@ -107,8 +133,27 @@ impl Postgres {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| GuestError::ConnectionFailed(e.to_string()))?;
-        pools.insert(address.to_owned(), pool.clone());
+        pools.insert(key, pool.clone());
         Ok(pool)
+    }
+}
+
+/// A root certificate a guest gave `set-ca-root`, with the digest that keys its pool.
+#[derive(Clone)]
+struct RootCertificate {
+    certificate: native_tls::Certificate,
+    sha256: String,
+}
+
+impl RootCertificate {
+    /// Parses PEM text as Spin does: native-tls reads the first certificate only.
+    fn from_pem(text: &str) -> Result<Self, GuestError> {
+        let certificate = native_tls::Certificate::from_pem(text.as_bytes())
+            .map_err(|e| GuestError::Other(format!("invalid root certificate: {}", with_causes(&e))))?;
+        Ok(Self {
+            certificate,
+            sha256: hex::encode(sha2::Sha256::digest(text.as_bytes())),
+        })
     }
 }
 
@@ -149,6 +194,7 @@ impl Drop for Connection {
 /// The host side of a `connection-builder` resource.
 pub struct ConnectionBuilder {
     address: String,
+    root: Option<RootCertificate>,
 }
 
 struct HostPostgres;
@@ -165,38 +211,88 @@ pub fn add_to_linker<T: Send + 'static>(
     pg::add_to_linker::<T, HostPostgres>(linker, get)
 }
 
-async fn open<T>(accessor: &Accessor<T, HostPostgres>, address: String) -> Result<Resource<Connection>, PgError> {
+/// Checks `address` against the allow-list and takes a pooled connection.
+async fn connect(
+    postgres: &Postgres,
+    allowed: &AllowedHosts,
+    address: &str,
+    root: Option<&RootCertificate>,
+) -> Result<Connection, GuestError> {
+    if !allowed.allows_url(address) {
+        // The same words Spin uses, so guests and logs read alike.
+        return Err(GuestError::ConnectionFailed(format!(
+            "address {} is not permitted",
+            redact_password(address)
+        )));
+    }
+    let pool = postgres.pool(address, root)?;
+    let client = match pool.get().await {
+        Ok(client) => client,
+        Err(error) => {
+            let reason = connect_error_text(&error);
+            if is_tls_failure(&error) {
+                // The guest only sees a failed connection; whoever runs the
+                // host needs to know that the certificate or sslmode is wrong.
+                crate::log::event(
+                    "error",
+                    "postgres TLS handshake failed",
+                    &[("address", &redact_password(address)), ("error", &reason)],
+                );
+            }
+            return Err(GuestError::ConnectionFailed(reason));
+        }
+    };
+    Ok(Connection {
+        client: Arc::new(client),
+        in_transaction: Default::default(),
+    })
+}
+
+/// [`connect`] for a `*-async` function, the result in the instance's table.
+async fn connect_async<T>(
+    accessor: &Accessor<T, HostPostgres>,
+    address: &str,
+    root: Option<&RootCertificate>,
+) -> Result<Resource<Connection>, PgError> {
     let (postgres, allowed) = accessor.with(|mut access| {
         let view = access.get();
         (view.ctx.postgres.clone(), view.ctx.allowed.clone())
     });
-    if !allowed.allows_url(&address) {
-        // The same words Spin uses, so guests and logs read alike.
-        return Err(GuestError::ConnectionFailed(format!(
-            "address {} is not permitted",
-            redact_password(&address)
-        ))
-        .into());
-    }
-    let pool = postgres.pool(&address)?;
-    let client = pool
-        .get()
-        .await
-        .map_err(|e| GuestError::ConnectionFailed(connect_error_text(&e)))?;
-    let connection = Connection {
-        client: Arc::new(client),
-        in_transaction: Default::default(),
-    };
+    let connection = connect(&postgres, &allowed, address, root).await?;
     Ok(accessor.with(|mut access| access.get().table.push(connection))?)
 }
 
-fn connect_error_text(error: &deadpool_postgres::PoolError) -> String {
-    use deadpool_postgres::PoolError;
+fn connect_error_text(error: &PoolError) -> String {
     match error {
         PoolError::Timeout(_) => "timed out waiting for a database connection".to_owned(),
-        PoolError::Backend(e) => format!("cannot connect to database: {e}"),
-        other => format!("cannot connect to database: {other}"),
+        PoolError::Backend(e) => format!("cannot connect to database: {}", with_causes(e)),
+        other => format!("cannot connect to database: {}", with_causes(other)),
     }
+}
+
+/// Whether connecting failed in TLS: the handshake, verifying the server, or
+/// a server without TLS under `sslmode=require`.
+fn is_tls_failure(error: &PoolError) -> bool {
+    // tokio-postgres exposes no error kind; its TLS kind displays exactly
+    // this text (the cause comes separately, through `source`).
+    matches!(error, PoolError::Backend(e) if e.to_string() == "error performing TLS handshake")
+}
+
+/// `error` and its causes, `outer: inner: ...`: tokio-postgres leaves the
+/// cause (the refused connection, the failed verification) out of `Display`.
+/// A cause whose text is already there is skipped.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn redact_password(address: &str) -> String {
@@ -209,19 +305,24 @@ fn redact_password(address: &str) -> String {
     }
 }
 
+/// What a statement needs of a connection, taken out of the table so that
+/// no borrow of the instance is held while the database works.
 struct Prepared {
     client: Arc<deadpool_postgres::Object>,
     in_transaction: Arc<std::sync::atomic::AtomicBool>,
 }
 
-fn prepared<T>(accessor: &Accessor<T, HostPostgres>, connection: &Resource<Connection>) -> Result<Prepared, PgError> {
-    accessor.with(|mut access| {
-        let connection = access.get().table.get(connection)?;
-        Ok(Prepared {
+impl Prepared {
+    fn of(connection: &Connection) -> Self {
+        Self {
             client: connection.client.clone(),
             in_transaction: connection.in_transaction.clone(),
-        })
-    })
+        }
+    }
+}
+
+fn prepared<T>(accessor: &Accessor<T, HostPostgres>, connection: &Resource<Connection>) -> Result<Prepared, PgError> {
+    accessor.with(|mut access| Ok(Prepared::of(access.get().table.get(connection)?)))
 }
 
 async fn run_query(
@@ -277,24 +378,42 @@ fn query_error(error: tokio_postgres::Error) -> GuestError {
     }
 }
 
-impl pg::HostConnectionWithStore for HostPostgres {
-    async fn open<T>(accessor: &Accessor<T, Self>, address: String) -> Result<Resource<Connection>, PgError> {
-        open(accessor, address).await
+impl pg::HostConnection for PostgresView<'_> {
+    async fn open(&mut self, address: String) -> Result<Resource<Connection>, PgError> {
+        let connection = connect(&self.ctx.postgres, &self.ctx.allowed, &address, None).await?;
+        Ok(self.table.push(connection)?)
     }
 
-    async fn open_async<T>(accessor: &Accessor<T, Self>, address: String) -> Result<Resource<Connection>, PgError> {
-        open(accessor, address).await
-    }
-
-    async fn query<T>(
-        accessor: &Accessor<T, Self>,
+    async fn query(
+        &mut self,
         connection: Resource<Connection>,
         statement: String,
         params: Vec<ParameterValue>,
     ) -> Result<RowSet, PgError> {
-        let prepared = prepared(accessor, &connection)?;
+        let prepared = Prepared::of(self.table.get(&connection)?);
         let (columns, rows) = run_query(&prepared, &statement, params).await?;
         Ok(RowSet { columns, rows })
+    }
+
+    async fn execute(
+        &mut self,
+        connection: Resource<Connection>,
+        statement: String,
+        params: Vec<ParameterValue>,
+    ) -> Result<u64, PgError> {
+        let prepared = Prepared::of(self.table.get(&connection)?);
+        Ok(run_execute(&prepared, &statement, params).await?)
+    }
+
+    async fn drop(&mut self, connection: Resource<Connection>) -> wasmtime::Result<()> {
+        self.table.delete(connection)?;
+        Ok(())
+    }
+}
+
+impl pg::HostConnectionWithStore for HostPostgres {
+    async fn open_async<T>(accessor: &Accessor<T, Self>, address: String) -> Result<Resource<Connection>, PgError> {
+        connect_async(accessor, &address, None).await
     }
 
     async fn query_async<T>(
@@ -315,16 +434,6 @@ impl pg::HostConnectionWithStore for HostPostgres {
         Ok((columns, stream, future))
     }
 
-    async fn execute<T>(
-        accessor: &Accessor<T, Self>,
-        connection: Resource<Connection>,
-        statement: String,
-        params: Vec<ParameterValue>,
-    ) -> Result<u64, PgError> {
-        let prepared = prepared(accessor, &connection)?;
-        Ok(run_execute(&prepared, &statement, params).await?)
-    }
-
     async fn execute_async<T>(
         accessor: &Accessor<T, Self>,
         connection: Resource<Connection>,
@@ -334,45 +443,101 @@ impl pg::HostConnectionWithStore for HostPostgres {
         let prepared = prepared(accessor, &connection)?;
         Ok(run_execute(&prepared, &statement, params).await?)
     }
+}
 
-    async fn drop<T>(accessor: &Accessor<T, Self>, connection: Resource<Connection>) -> wasmtime::Result<()> {
-        accessor.with(|mut access| access.get().table.delete(connection))?;
+impl pg::HostConnectionBuilder for PostgresView<'_> {
+    async fn new(&mut self, address: String) -> wasmtime::Result<Resource<ConnectionBuilder>> {
+        Ok(self.table.push(ConnectionBuilder { address, root: None })?)
+    }
+
+    async fn set_ca_root(&mut self, builder: Resource<ConnectionBuilder>, certificate: String) -> Result<(), PgError> {
+        let root = RootCertificate::from_pem(&certificate)?;
+        self.table.get_mut(&builder)?.root = Some(root);
+        Ok(())
+    }
+
+    async fn build(&mut self, builder: Resource<ConnectionBuilder>) -> Result<Resource<Connection>, PgError> {
+        let builder = self.table.get(&builder)?;
+        let (address, root) = (builder.address.clone(), builder.root.clone());
+        let connection = connect(&self.ctx.postgres, &self.ctx.allowed, &address, root.as_ref()).await?;
+        Ok(self.table.push(connection)?)
+    }
+
+    async fn drop(&mut self, builder: Resource<ConnectionBuilder>) -> wasmtime::Result<()> {
+        self.table.delete(builder)?;
         Ok(())
     }
 }
 
-impl pg::HostConnection for PostgresView<'_> {}
-
 impl pg::HostConnectionBuilderWithStore for HostPostgres {
-    async fn new<T>(accessor: &Accessor<T, Self>, address: String) -> wasmtime::Result<Resource<ConnectionBuilder>> {
-        Ok(accessor.with(|mut access| access.get().table.push(ConnectionBuilder { address }))?)
-    }
-
-    async fn set_ca_root<T>(
-        _accessor: &Accessor<T, Self>,
-        _builder: Resource<ConnectionBuilder>,
-        _certificate: String,
-    ) -> Result<(), PgError> {
-        Err(GuestError::Other("TLS connections are not supported by the devhost".to_owned()).into())
-    }
-
-    async fn build<T>(accessor: &Accessor<T, Self>, builder: Resource<ConnectionBuilder>) -> Result<Resource<Connection>, PgError> {
-        let address = accessor.with(|mut access| Ok::<_, PgError>(access.get().table.get(&builder)?.address.clone()))?;
-        open(accessor, address).await
-    }
-
     async fn build_async<T>(
         accessor: &Accessor<T, Self>,
         builder: Resource<ConnectionBuilder>,
     ) -> Result<Resource<Connection>, PgError> {
-        let address = accessor.with(|mut access| Ok::<_, PgError>(access.get().table.get(&builder)?.address.clone()))?;
-        open(accessor, address).await
-    }
-
-    async fn drop<T>(accessor: &Accessor<T, Self>, builder: Resource<ConnectionBuilder>) -> wasmtime::Result<()> {
-        accessor.with(|mut access| access.get().table.delete(builder))?;
-        Ok(())
+        let (address, root) = accessor.with(|mut access| {
+            let builder = access.get().table.get(&builder)?;
+            Ok::<_, PgError>((builder.address.clone(), builder.root.clone()))
+        })?;
+        connect_async(accessor, &address, root.as_ref()).await
     }
 }
 
-impl pg::HostConnectionBuilder for PostgresView<'_> {}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEST_ROOT: &str = "\
+-----BEGIN CERTIFICATE-----\n\
+MIIBjjCCATWgAwIBAgIUFkKtTR0h0YuAFGkuidqLXCiTfwUwCgYIKoZIzj0EAwIw\n\
+HDEaMBgGA1UEAwwRZGV2aG9zdCB0ZXN0IHJvb3QwIBcNMjYxMjAyMDc1NzQ1WhgP\n\
+MjEyNjExMDgwNzU3NDVaMBwxGjAYBgNVBAMMEWRldmhvc3QgdGVzdCByb290MFkw\n\
+EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEAGPjQ82KOeWWKv2lQUsBISuU+3TUPT1G\n\
+hGX0ANfaK+swLHhXu31UG3LhLeJrsvszX5F29Ni8iM29Y+DZ3DBsXaNTMFEwHQYD\n\
+VR0OBBYEFOAS1r4sHQGeNnDdyv3KcYx8RUpCMB8GA1UdIwQYMBaAFOAS1r4sHQGe\n\
+NnDdyv3KcYx8RUpCMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDRwAwRAIg\n\
+XnOc6CPaAfa1smb3DZTcM3xx/AtHs7Vu2bou2i6+unACIDcfj0Dr6MmDTOZcNAul\n\
+4b7dHTLFchyqQa5d1MvzLKGS\n\
+-----END CERTIFICATE-----\n\
+";
+
+    #[test]
+    fn causes_are_joined_once() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("error connecting to server")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let refused = Outer(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused"));
+        assert_eq!(with_causes(&refused), "error connecting to server: Connection refused");
+        let io = std::io::Error::other("already said");
+        assert_eq!(with_causes(&io), "already said");
+    }
+
+    #[test]
+    fn root_certificates_are_pem_and_keyed_by_their_text() {
+        // A throwaway self-signed certificate (`openssl req -x509 -newkey ec`).
+        let pem = TEST_ROOT;
+        let root = RootCertificate::from_pem(pem).unwrap_or_else(|_| panic!("parses"));
+        assert_eq!(root.sha256, hex::encode(sha2::Sha256::digest(pem.as_bytes())));
+        match RootCertificate::from_pem("not a certificate") {
+            Err(GuestError::Other(text)) => assert!(text.starts_with("invalid root certificate"), "{text}"),
+            _ => panic!("garbage must be refused as `other`"),
+        }
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_password("postgres://app:hunter2@db.example.com:5432/app?sslmode=require"),
+            "postgres://app:***@db.example.com:5432/app?sslmode=require"
+        );
+        assert_eq!(redact_password("postgres://app@db:5432/app"), "postgres://app@db:5432/app");
+    }
+}
