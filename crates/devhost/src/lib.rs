@@ -34,6 +34,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 pub use http::HttpSettings;
+pub use postgres::PostgresSettings;
 pub use runtime::RuntimeLimits;
 
 /// How to start a host.
@@ -46,6 +47,7 @@ pub struct HostOptions {
     pub env: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
     pub http: HttpSettings,
     pub runtime: RuntimeLimits,
+    pub postgres: PostgresSettings,
     /// Whether cron triggers run on their schedule (tests fire them by hand).
     pub run_cron_schedules: bool,
 }
@@ -60,6 +62,7 @@ impl HostOptions {
             env: Box::new(|name| std::env::var(name).ok()),
             http: HttpSettings::default(),
             runtime: RuntimeLimits::default(),
+            postgres: PostgresSettings::default(),
             run_cron_schedules: true,
         }
     }
@@ -91,8 +94,9 @@ impl RunningHost {
         let variables = variables::Variables::resolve(&loaded.manifest, &options.env)?;
         let runtime_limits = options.runtime.clone();
         let cache_dir = options.cache_dir.clone();
+        let postgres = postgres::Postgres::new(options.postgres.clone());
         let runtime = tokio::task::spawn_blocking(move || {
-            runtime::Runtime::load(&loaded, variables, &runtime_limits, cache_dir.as_deref()).map(|rt| (rt, loaded))
+            runtime::Runtime::load(&loaded, variables, postgres, &runtime_limits, cache_dir.as_deref()).map(|rt| (rt, loaded))
         })
         .await
         .context("compiling components")??;

@@ -8,7 +8,10 @@ use anyhow::{bail, Context as _};
 const USAGE: &str = "usage:
   devhost build [--manifest spin.toml]
   devhost up [--manifest spin.toml] [--listen 127.0.0.1:3000] [--cache-dir DIR]
-             [--max-body-bytes N] [--max-instances N]";
+             [--max-body-bytes N] [--max-instances N] [--statement-cache]
+
+  --statement-cache  prepare each Postgres statement once per connection and
+                     reuse it (Spin prepares on every call, as without it)";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -19,6 +22,7 @@ async fn main() -> anyhow::Result<()> {
     let mut cache_dir: Option<PathBuf> = None;
     let mut max_body_bytes: Option<usize> = None;
     let mut max_instances: Option<u32> = None;
+    let mut statement_cache = false;
     while let Some(flag) = args.next() {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value\n{USAGE}"));
         match flag.as_str() {
@@ -27,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
             "--cache-dir" => cache_dir = Some(PathBuf::from(value()?)),
             "--max-body-bytes" => max_body_bytes = Some(value()?.parse()?),
             "--max-instances" => max_instances = Some(value()?.parse()?),
+            "--statement-cache" => statement_cache = true,
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
@@ -35,6 +40,7 @@ async fn main() -> anyhow::Result<()> {
         "up" => {
             let mut options = devhost::HostOptions::new(manifest, listen);
             options.cache_dir = cache_dir;
+            options.postgres.statement_cache = statement_cache;
             if let Some(bytes) = max_body_bytes {
                 options.http.max_body_bytes = bytes;
             }

@@ -55,6 +55,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections kept per database address.
 const POOL_SIZE: usize = 32;
 
+/// How the host runs the guests' statements.
+#[derive(Debug, Clone, Default)]
+pub struct PostgresSettings {
+    /// Prepares each distinct statement once per pooled connection and reuses
+    /// it. Off by default, as on Spin, which hands tokio-postgres the SQL text
+    /// on every call: a prepare round trip, then bind and execute.
+    pub statement_cache: bool,
+}
+
 /// An error for the guest, or a host fault that must trap.
 pub enum PgError {
     Guest(GuestError),
@@ -91,6 +100,7 @@ impl bindings::spin::postgres::postgres::Host for PostgresView<'_> {
 /// The pools of every database address the guests have opened.
 #[derive(Clone, Default)]
 pub struct Postgres {
+    settings: PostgresSettings,
     pools: Arc<Mutex<HashMap<PoolKey, Pool>>>,
 }
 
@@ -99,6 +109,14 @@ pub struct Postgres {
 type PoolKey = (String, Option<String>);
 
 impl Postgres {
+    /// No pools yet; statements run as `settings` say.
+    pub fn new(settings: PostgresSettings) -> Self {
+        Self {
+            settings,
+            pools: Arc::default(),
+        }
+    }
+
     fn pool(&self, address: &str, root: Option<&RootCertificate>) -> Result<Pool, GuestError> {
         // The lock guards only the map; connecting happens outside it.
         let mut pools = self.pools.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -175,6 +193,7 @@ pub struct Connection {
     // Set once the guest starts a transaction, so that dropping the
     // connection rolls it back before the client returns to the pool.
     in_transaction: Arc<std::sync::atomic::AtomicBool>,
+    statement_cache: bool,
 }
 
 impl Drop for Connection {
@@ -245,6 +264,7 @@ async fn connect(
     Ok(Connection {
         client: Arc::new(client),
         in_transaction: Default::default(),
+        statement_cache: postgres.settings.statement_cache,
     })
 }
 
@@ -310,6 +330,7 @@ fn redact_password(address: &str) -> String {
 struct Prepared {
     client: Arc<deadpool_postgres::Object>,
     in_transaction: Arc<std::sync::atomic::AtomicBool>,
+    statement_cache: bool,
 }
 
 impl Prepared {
@@ -317,6 +338,7 @@ impl Prepared {
         Self {
             client: connection.client.clone(),
             in_transaction: connection.in_transaction.clone(),
+            statement_cache: connection.statement_cache,
         }
     }
 }
@@ -333,9 +355,16 @@ async fn run_query(
     note_transaction(prepared, statement);
     let params = values::to_sql_params(params)?;
     let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
-    let stmt = prepared.client.prepare_cached(statement).await.map_err(query_error)?;
-    let rows = prepared.client.query(&stmt, &refs).await.map_err(query_error)?;
-    let columns = values::columns(stmt.columns());
+    let (columns, rows) = if prepared.statement_cache {
+        let stmt = prepared.client.prepare_cached(statement).await.map_err(query_error)?;
+        let rows = prepared.client.query(&stmt, &refs).await.map_err(query_error)?;
+        (values::columns(stmt.columns()), rows)
+    } else {
+        let rows = prepared.client.query(statement, &refs).await.map_err(query_error)?;
+        // Spin takes the columns from the first row: none without rows.
+        let columns = rows.first().map(|row| values::columns(row.columns())).unwrap_or_default();
+        (columns, rows)
+    };
     let rows = rows
         .iter()
         .map(values::row)
@@ -347,8 +376,12 @@ async fn run_execute(prepared: &Prepared, statement: &str, params: Vec<Parameter
     note_transaction(prepared, statement);
     let params = values::to_sql_params(params)?;
     let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
-    let stmt = prepared.client.prepare_cached(statement).await.map_err(query_error)?;
-    prepared.client.execute(&stmt, &refs).await.map_err(query_error)
+    if prepared.statement_cache {
+        let stmt = prepared.client.prepare_cached(statement).await.map_err(query_error)?;
+        prepared.client.execute(&stmt, &refs).await.map_err(query_error)
+    } else {
+        prepared.client.execute(statement, &refs).await.map_err(query_error)
+    }
 }
 
 fn note_transaction(prepared: &Prepared, statement: &str) {

@@ -110,6 +110,7 @@ impl Runtime {
     pub fn load(
         loaded: &LoadedManifest,
         variables: Variables,
+        postgres: Postgres,
         limits: &RuntimeLimits,
         cache_dir: Option<&Path>,
     ) -> anyhow::Result<Self> {
@@ -144,7 +145,7 @@ impl Runtime {
             engine,
             components,
             variables,
-            postgres: Postgres::default(),
+            postgres,
             slots: Arc::new(tokio::sync::Semaphore::new(limits.max_instances as usize)),
             guest_output: limits.guest_output.clone(),
         })
