@@ -47,14 +47,21 @@ const WEBHOOK_ROOMS: usize = 64;
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut json_out = None;
+    let mut statement_cache = false;
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--json" => json_out = Some(args.next().context("--json needs a file")?.clone()),
+            "--statement-cache" => statement_cache = true,
             other => anyhow::bail!("unknown argument {other:?}"),
         }
     }
     crate::build()?;
+    if statement_cache {
+        println!("Postgres statements: prepared once per connection and reused (--statement-cache)");
+    } else {
+        println!("Postgres statements: prepared on every call, as Spin does (--statement-cache reuses them)");
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let db = e2e::db::TestDb::migrated().await?;
@@ -63,6 +70,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         let manifest = e2e::manifests::TempManifest::write(&e2e::manifests::probe_app(&[]))?;
         let mut options = e2e::host::options(&manifest.path, e2e::host::vars([("db_url", db.url.as_str()), ("secret_token", "bench")]));
         options.runtime.max_instances = 256;
+        options.postgres.statement_cache = statement_cache;
         let probe = e2e::host::TestHost::start_with(options).await?;
         let push_origin = format!("http://{}", push.host());
         let mut options = e2e::host::options(
@@ -80,6 +88,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             ]),
         );
         options.runtime.max_instances = 256;
+        options.postgres.statement_cache = statement_cache;
         let real = e2e::host::TestHost::start_with(options).await?;
         let sql = db.client().await?;
 
@@ -177,6 +186,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         probe.stop().await;
         real.stop().await;
         if let Some(path) = json_out {
+            for row in &mut rows {
+                row["statementCache"] = statement_cache.into();
+            }
             std::fs::write(&path, serde_json::to_string_pretty(&rows)?)?;
             println!("wrote {path}");
         }

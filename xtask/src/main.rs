@@ -19,7 +19,9 @@ const USAGE: &str = "usage: cargo xtask <command>
                             and a control API (what the client kit's integration tests use)
   test                      run every test: unit, host, end-to-end through the wasm, client kit
   test-client               build the components, run only the client kit's tests
-  bench [--json FILE]       start a host on a fresh database and print throughput and latency";
+  bench [--json FILE] [--statement-cache]
+                            start a host on a fresh database and print throughput and latency
+                            (--statement-cache: the host reuses prepared statements; Spin does not)";
 
 /// The database `up` uses when `SPIN_VARIABLE_DATABASE_URL` is not set.
 /// Spin reads no `sslmode` as `prefer` and verifies TLS, which the local
