@@ -1,15 +1,26 @@
 //! Postgres through `spin:postgres`: connect, run, classify failures.
 
-use spin_sdk::pg::{Connection, Decode, Error, ParameterValue, PgError, QueryError, Row};
+use spin_sdk::pg::{Certificate, Connection, Decode, Error, OpenOptions, ParameterValue, PgError, QueryError, Row};
 
 use crate::{config, Failure};
 
-/// Opens a connection to variable `database_url`; unreachable → SERVICE_UNAVAILABLE.
+/// Opens a connection to variable `database_url`, verifying TLS against the
+/// system roots plus the PEM certificate in `database_ca_root` when it is set;
+/// unreachable (a failed TLS handshake included) → SERVICE_UNAVAILABLE.
 pub async fn connect() -> Result<Connection, Failure> {
     let address = config::required("database_url").await?;
-    Connection::open(address)
-        .await
-        .map_err(|error| Failure::unavailable(format!("database connect: {}", describe(&error))))
+    let opened = match config::optional("database_ca_root").await {
+        // Spin has no host-side Postgres TLS setting: only the guest can hand
+        // it a root certificate, through a connection builder.
+        Some(pem) => {
+            let options = OpenOptions {
+                ca_root: Some(Certificate::Text(pem)),
+            };
+            Connection::open_with_options(address, options).await
+        }
+        None => Connection::open(address).await,
+    };
+    opened.map_err(|error| Failure::unavailable(format!("database connect: {}", describe(&error))))
 }
 
 /// Runs `statement` and collects its rows.
