@@ -48,11 +48,13 @@ const WEBHOOK_ROOMS: usize = 64;
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut json_out = None;
     let mut statement_cache = false;
+    let mut tcp_nodelay = true;
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--json" => json_out = Some(args.next().context("--json needs a file")?.clone()),
             "--statement-cache" => statement_cache = true,
+            "--no-tcp-nodelay" => tcp_nodelay = false,
             other => anyhow::bail!("unknown argument {other:?}"),
         }
     }
@@ -61,6 +63,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         println!("Postgres statements: prepared once per connection and reused (--statement-cache)");
     } else {
         println!("Postgres statements: prepared on every call, as Spin does (--statement-cache reuses them)");
+    }
+    if tcp_nodelay {
+        println!("Accepted sockets: TCP_NODELAY on (--no-tcp-nodelay leaves Nagle on, as Spin 4.0.2 does)");
+    } else {
+        println!("Accepted sockets: Nagle on, as Spin 4.0.2 (--no-tcp-nodelay)");
     }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
@@ -71,6 +78,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         let mut options = e2e::host::options(&manifest.path, e2e::host::vars([("db_url", db.url.as_str()), ("secret_token", "bench")]));
         options.runtime.max_instances = 256;
         options.postgres.statement_cache = statement_cache;
+        options.http.tcp_nodelay = tcp_nodelay;
         let probe = e2e::host::TestHost::start_with(options).await?;
         let push_origin = format!("http://{}", push.host());
         let mut options = e2e::host::options(
@@ -89,6 +97,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         );
         options.runtime.max_instances = 256;
         options.postgres.statement_cache = statement_cache;
+        options.http.tcp_nodelay = tcp_nodelay;
         let real = e2e::host::TestHost::start_with(options).await?;
         let sql = db.client().await?;
 

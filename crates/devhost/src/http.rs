@@ -1,31 +1,52 @@
-//! The HTTP trigger: hyper in front, Spin's routing and `spin-*` headers, a
-//! fresh instance per request, and a JSON answer for every host-side failure
-//! (no route, body too large, trap, timeout) so the server keeps serving.
+//! The HTTP trigger, shaped like Spin 4.0.2's (`crates/trigger-http`): hyper
+//! in front, Spin's routing and `spin-*` headers, and each request handed to
+//! wasmtime-wasi-http's `ProxyHandler`, which reuses an instance for several
+//! requests (some at once) exactly as Spin configures it. The guest's answer
+//! streams to hyper as it is written, so head and body leave the socket as
+//! they do on Spin. Failures the host itself answers (body too large, trap,
+//! timeout) use the JSON error contract of [`crate::answers`].
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body::{Frame, SizeHint};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt as _, Empty, Full, Limited};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use wasmtime_wasi_http::handler::{HandlerState, Proxy, ProxyHandler, ProxyPre, StoreBundle};
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 
+use crate::answers::{self, HostError};
 use crate::log;
 use crate::routes::{RouteMatch, Router};
-use crate::runtime::{to_anyhow, InstanceState, Runtime};
+use crate::runtime::{to_anyhow, InstanceState, LoadedComponent, Runtime};
 
-/// Limits and logging of the HTTP trigger.
+/// Limits, instance reuse and socket options of the HTTP trigger.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     /// Request bodies larger than this are refused with 413.
     pub max_body_bytes: usize,
-    /// A request that takes longer is cut off with 504.
+    /// A request that takes longer is answered 504 (Spin 4.0.2 sets none).
     pub request_timeout: Duration,
     /// Whether every request gets a log line (failures always do).
     pub log_requests: bool,
+    /// Whether accepted sockets get TCP_NODELAY. Spin 4.0.2 leaves Nagle on,
+    /// so an answer written in two parts waits for the client's delayed ACK;
+    /// `false` shows what production pays.
+    pub tcp_nodelay: bool,
+    /// Requests one instance serves before it is dropped (Spin: 128).
+    pub max_instance_reuse_count: usize,
+    /// Requests one instance serves at once (Spin: 16).
+    pub max_instance_concurrent_reuse_count: usize,
+    /// How long an idle instance waits for another request (Spin: 1 s).
+    pub idle_instance_timeout: Duration,
 }
 
 impl Default for HttpSettings {
@@ -34,14 +55,21 @@ impl Default for HttpSettings {
             max_body_bytes: 1 << 20,
             request_timeout: Duration::from_secs(60),
             log_requests: true,
+            tcp_nodelay: true,
+            max_instance_reuse_count: 128,
+            max_instance_concurrent_reuse_count: 16,
+            idle_instance_timeout: Duration::from_secs(1),
         }
     }
 }
 
-/// What an HTTP route dispatches to: a component with a `wasi:http` handler,
-/// or the reason it has none (answered as 500 at request time).
+/// The answer type: the guest's body as it streams, or a host answer.
+pub type ResponseBody = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// What an HTTP route dispatches to: a component's request handler, or the
+/// reason it has none (answered as 500 at request time).
 enum Handler {
-    Ready(ServicePre<InstanceState>),
+    Ready(ProxyHandler<ComponentState>),
     Broken(String),
 }
 
@@ -65,7 +93,14 @@ impl HttpTrigger {
                 .get(id)
                 .ok_or_else(|| anyhow::anyhow!("route names unknown component {id:?}"))?;
             let handler = match ServicePre::new(component.pre.clone()) {
-                Ok(pre) => Handler::Ready(pre),
+                Ok(pre) => Handler::Ready(ProxyHandler::new(
+                    ComponentState {
+                        runtime: runtime.clone(),
+                        component: component.clone(),
+                        limits: limits.clone(),
+                    },
+                    ProxyPre::P3(pre),
+                )),
                 Err(error) => {
                     let reason = format!("component {id:?} does not export a wasi:http handler: {error}");
                     log::event("error", &reason, &[("component", id)]);
@@ -97,7 +132,9 @@ impl HttpTrigger {
                     }
                 },
             };
-            let _ = stream.set_nodelay(true);
+            if self.limits.tcp_nodelay {
+                let _ = stream.set_nodelay(true);
+            }
             let trigger = self.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request| {
@@ -113,8 +150,8 @@ impl HttpTrigger {
         }
     }
 
-    /// Answers one request. Never fails: every failure becomes a JSON answer.
-    pub async fn handle(&self, request: Request<Incoming>, client_addr: SocketAddr) -> Response<Full<Bytes>> {
+    /// Answers one request. Never fails: every failure becomes an answer.
+    pub async fn handle(&self, request: Request<Incoming>, client_addr: SocketAddr) -> Response<ResponseBody> {
         let started = Instant::now();
         let method = request.method().to_string();
         let path = request.uri().path().to_owned();
@@ -138,29 +175,31 @@ impl HttpTrigger {
         response
     }
 
-    async fn dispatch(&self, request: Request<Incoming>, client_addr: SocketAddr) -> (Response<Full<Bytes>>, Option<&str>) {
+    async fn dispatch(&self, request: Request<Incoming>, client_addr: SocketAddr) -> (Response<ResponseBody>, Option<&str>) {
         let Some(route) = self.router.route(request.uri().path()) else {
-            return (error(StatusCode::NOT_FOUND, "NOT_FOUND", "no route matches this path"), None);
+            // As Spin: an unrouted path is an empty 404 (the app adds a
+            // catch-all `/...` route for anything better).
+            return (empty(StatusCode::NOT_FOUND), None);
         };
         let component = route.component;
-        let Some(handler) = self.handlers.get(component) else {
-            return (internal_error(component, "route has no handler"), Some(component));
+        let context = answers::RequestContext::of(request.headers());
+        let handler = match self.handlers.get(component) {
+            Some(Handler::Ready(handler)) => handler,
+            Some(Handler::Broken(reason)) => return (internal_error(&context, component, reason), Some(component)),
+            None => return (internal_error(&context, component, "route has no handler"), Some(component)),
         };
-        let pre = match handler {
-            Handler::Ready(pre) => pre,
-            Handler::Broken(reason) => return (internal_error(component, reason), Some(component)),
-        };
-        let request = match self.prepare(request, &route, client_addr).await {
+        let request = match self.prepare(request, &route, client_addr, &context).await {
             Ok(request) => request,
             Err(response) => return (response, Some(component)),
         };
-        let answer = tokio::time::timeout(self.limits.request_timeout, self.invoke(pre, component, request)).await;
+        let slot = self.runtime.slot().await;
+        let answer = tokio::time::timeout(self.limits.request_timeout, invoke(handler, component, request)).await;
         let response = match answer {
-            Ok(Ok(response)) => response,
-            Ok(Err(failure)) => internal_error(component, &failure),
+            Ok(Ok(response)) => response.map(|body| HoldUntilDone { body, _slot: slot }.boxed_unsync()),
+            Ok(Err(failure)) => internal_error(&context, component, &failure),
             Err(_) => {
                 log::event("error", "request timed out", &[("component", component)]);
-                error(StatusCode::GATEWAY_TIMEOUT, "TIMEOUT", "the component did not answer in time")
+                answers::render(HostError::Timeout, &context)
             }
         };
         (response, Some(component))
@@ -172,14 +211,9 @@ impl HttpTrigger {
         request: Request<Incoming>,
         route: &RouteMatch<'_>,
         client_addr: SocketAddr,
-    ) -> Result<Request<Full<Bytes>>, Response<Full<Bytes>>> {
-        let too_large = || {
-            error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                &format!("request body exceeds {} bytes", self.limits.max_body_bytes),
-            )
-        };
+        context: &answers::RequestContext,
+    ) -> Result<Request<Full<Bytes>>, Response<ResponseBody>> {
+        let too_large = || answers::render(HostError::PayloadTooLarge, context);
         let declared = request
             .headers()
             .get(http::header::CONTENT_LENGTH)
@@ -192,9 +226,8 @@ impl HttpTrigger {
         let body = match Limited::new(body, self.limits.max_body_bytes).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(error) if error.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-            Err(_) => {
-                return Err(error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "the request body could not be read"))
-            }
+            // The client went away or sent a broken body: nobody reads this.
+            Err(_) => return Err(empty(StatusCode::BAD_REQUEST)),
         };
         let host = parts
             .headers
@@ -204,9 +237,7 @@ impl HttpTrigger {
             .to_owned();
         let path_and_query = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/").to_owned();
         let full_url = format!("http://{host}{path_and_query}");
-        parts.uri = full_url
-            .parse()
-            .map_err(|_| error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "invalid request target"))?;
+        parts.uri = full_url.parse().map_err(|_| empty(StatusCode::BAD_REQUEST))?;
         let mut headers = vec![
             ("spin-full-url", full_url.clone()),
             ("spin-path-info", route.path_info.clone()),
@@ -225,82 +256,181 @@ impl HttpTrigger {
         for (name, value) in headers {
             // Insert replaces, so a client cannot spoof these headers.
             let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) else {
-                return Err(error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "invalid request target"));
+                return Err(empty(StatusCode::BAD_REQUEST));
             };
             parts.headers.insert(name, value);
         }
         Ok(Request::from_parts(parts, Full::new(body)))
     }
+}
 
-    async fn invoke(
-        &self,
-        pre: &ServicePre<InstanceState>,
-        component_id: &str,
-        request: Request<Full<Bytes>>,
-    ) -> Result<Response<Full<Bytes>>, String> {
-        let _slot = self.runtime.slot().await;
-        let component = &self.runtime.components[component_id];
-        let mut store = self.runtime.store(component);
-        let service = pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| format!("instantiation failed: {e:?}"))?;
-        let request = request.map(|body| {
-            body.map_err(|never| -> wasmtime_wasi_http::p3::bindings::http::types::ErrorCode { match never {} })
-        });
-        let (request, transmit) = wasmtime_wasi_http::p3::Request::from_http(request);
-        let outcome = store
-            .run_concurrent(async |accessor| {
+/// Hands `request` to an instance of the component, as Spin's wasip3
+/// executor does: the answer comes back as soon as the guest returns it,
+/// and the instance keeps running until hyper has read the whole body.
+async fn invoke(
+    handler: &ProxyHandler<ComponentState>,
+    component: &str,
+    request: Request<Full<Bytes>>,
+) -> Result<Response<ResponseBody>, String> {
+    let request = request.map(|body| {
+        body.map_err(|never| -> wasmtime_wasi_http::p3::bindings::http::types::ErrorCode { match never {} })
+    });
+    let (request, request_io) = wasmtime_wasi_http::p3::Request::from_http(request);
+    let (answer_tx, answer_rx) = oneshot::channel::<Result<Response<ResponseBody>, String>>();
+    let component = component.to_owned();
+    handler.spawn(
+        None,
+        Box::new(move |accessor, guest| {
+            Box::pin(async move {
+                let Proxy::P3(service) = guest else {
+                    let _ = answer_tx.send(Err("not a wasi:http@0.3 handler".to_owned()));
+                    return;
+                };
                 let answer = async {
                     let response = service
                         .handle(accessor, request)
                         .await
                         .map_err(to_anyhow)?
                         .map_err(|code| anyhow::anyhow!("guest answered with error code {code:?}"))?;
-                    let response = accessor
-                        .with(|access| response.into_http(access, async { Ok(()) }))
-                        .map_err(to_anyhow)?;
-                    let (parts, body) = response.into_parts();
-                    let body = body
-                        .collect()
-                        .await
-                        .map_err(|code| anyhow::anyhow!("response body failed: {code:?}"))?
-                        .to_bytes();
-                    anyhow::Ok(Response::from_parts(parts, Full::new(body)))
+                    accessor
+                        .with(|access| response.into_http(access, request_io))
+                        .map_err(to_anyhow)
+                }
+                .await;
+                let response = match answer {
+                    Ok(response) => response,
+                    Err(error) => {
+                        let _ = answer_tx.send(Err(format!("{error:#}")));
+                        return;
+                    }
                 };
-                let (response, ()) = tokio::try_join!(answer, async {
-                    transmit
-                        .await
-                        .map_err(|code| anyhow::anyhow!("request body failed: {code:?}"))
-                })?;
-                anyhow::Ok(response)
+                let (done_tx, done_rx) = oneshot::channel();
+                let response = response.map(|body| {
+                    NotifyOnDrop {
+                        body: body.map_err(|code| std::io::Error::other(format!("{code:?}"))),
+                        done: Some(done_tx),
+                    }
+                    .boxed_unsync()
+                });
+                if answer_tx.send(Ok(response)).is_ok() {
+                    // Leaving now would stop the guest before it has written
+                    // the body hyper is about to read.
+                    let _ = done_rx.await;
+                }
             })
-            .await;
-        match outcome {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(error)) => Err(format!("{error:#}")),
-            Err(error) => Err(format!("{error:?}")),
+        }),
+    );
+    match answer_rx.await {
+        Ok(answer) => answer,
+        Err(_) => Err(format!("component {component:?} trapped or its instance failed")),
+    }
+}
+
+/// The state a [`ProxyHandler`] needs to make stores for one component.
+struct ComponentState {
+    runtime: Arc<Runtime>,
+    component: Arc<LoadedComponent>,
+    limits: HttpSettings,
+}
+
+impl HandlerState for ComponentState {
+    type StoreData = InstanceState;
+
+    fn new_store(&self, _request_id: Option<u64>) -> wasmtime::Result<StoreBundle<InstanceState>> {
+        Ok(StoreBundle {
+            store: self.runtime.store(&self.component),
+            write_profile: Box::new(|_| ()),
+        })
+    }
+
+    fn request_timeout(&self) -> Duration {
+        // Our own deadline answers 504 first; the instance goes a moment later.
+        self.limits.request_timeout.saturating_add(Duration::from_secs(1))
+    }
+
+    fn idle_instance_timeout(&self) -> Duration {
+        self.limits.idle_instance_timeout
+    }
+
+    fn max_instance_reuse_count(&self) -> usize {
+        self.limits.max_instance_reuse_count.max(1)
+    }
+
+    fn max_instance_concurrent_reuse_count(&self) -> usize {
+        self.limits.max_instance_concurrent_reuse_count.max(1)
+    }
+
+    fn handle_worker_error(&self, error: wasmtime::Error) {
+        log::event(
+            "error",
+            "component instance failed",
+            &[("component", &self.component.id), ("error", &format!("{error:?}"))],
+        );
+    }
+}
+
+/// A body that tells the instance when hyper is done with it.
+struct NotifyOnDrop<B> {
+    body: B,
+    done: Option<oneshot::Sender<()>>,
+}
+
+impl<B> Drop for NotifyOnDrop<B> {
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
         }
     }
 }
 
-/// A JSON error answer in the shape every component uses.
-pub fn error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
-    let body = serde_json::json!({
-        "success": false,
-        "errorCode": code,
-        "error": message,
-        "retryable": status.is_server_error(),
-    });
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+impl<B: http_body::Body + Unpin> http_body::Body for NotifyOnDrop<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A body that holds the request's instance slot until it is read.
+struct HoldUntilDone<B> {
+    body: B,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl<B: http_body::Body + Unpin> http_body::Body for HoldUntilDone<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// An answer with no body, as Spin gives for what it answers itself.
+fn empty(status: StatusCode) -> Response<ResponseBody> {
+    let mut response = Response::new(Empty::new().map_err(|never| match never {}).boxed_unsync());
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
-fn internal_error(component: &str, detail: &str) -> Response<Full<Bytes>> {
+fn internal_error(context: &answers::RequestContext, component: &str, detail: &str) -> Response<ResponseBody> {
     log::event("error", "component failed", &[("component", component), ("error", detail)]);
-    error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal error")
+    answers::render(HostError::Internal, context)
 }

@@ -11,10 +11,11 @@
 //! - [`postgres`]: `spin:postgres@4.2.0` on a shared pool;
 //! - [`outbound_http`]: the `allowed_outbound_hosts` policy and `wasi:http` client;
 //! - [`cron`]: the cron trigger (`spin:cron@3.0.0`);
-//! - [`http`]: the HTTP trigger;
+//! - [`http`]: the HTTP trigger, and [`answers`]: what the host answers itself;
 //! - [`runtime`]: engine, compilation cache and per-instance state;
 //! - [`build`]: `spin build`.
 
+pub mod answers;
 pub mod build;
 pub mod cron;
 pub mod http;

@@ -8,10 +8,11 @@ use anyhow::{bail, Context as _};
 const USAGE: &str = "usage:
   devhost build [--manifest spin.toml]
   devhost up [--manifest spin.toml] [--listen 127.0.0.1:3000] [--cache-dir DIR]
-             [--max-body-bytes N] [--max-instances N] [--statement-cache]
+             [--max-body-bytes N] [--max-instances N] [--statement-cache] [--no-tcp-nodelay]
 
   --statement-cache  prepare each Postgres statement once per connection and
-                     reuse it (Spin prepares on every call, as without it)";
+                     reuse it (Spin prepares on every call, as without it)
+  --no-tcp-nodelay   leave Nagle on for accepted sockets, as Spin 4.0.2 does";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -22,6 +23,7 @@ async fn main() -> anyhow::Result<()> {
     let mut cache_dir: Option<PathBuf> = None;
     let mut max_body_bytes: Option<usize> = None;
     let mut max_instances: Option<u32> = None;
+    let mut tcp_nodelay = true;
     let mut statement_cache = false;
     while let Some(flag) = args.next() {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value\n{USAGE}"));
@@ -31,6 +33,7 @@ async fn main() -> anyhow::Result<()> {
             "--cache-dir" => cache_dir = Some(PathBuf::from(value()?)),
             "--max-body-bytes" => max_body_bytes = Some(value()?.parse()?),
             "--max-instances" => max_instances = Some(value()?.parse()?),
+            "--no-tcp-nodelay" => tcp_nodelay = false,
             "--statement-cache" => statement_cache = true,
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
@@ -44,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
             if let Some(bytes) = max_body_bytes {
                 options.http.max_body_bytes = bytes;
             }
+            options.http.tcp_nodelay = tcp_nodelay;
             if let Some(count) = max_instances {
                 options.runtime.max_instances = count;
             }

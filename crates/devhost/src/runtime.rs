@@ -27,7 +27,9 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Limits of the runtime.
 #[derive(Debug, Clone)]
 pub struct RuntimeLimits {
-    /// Instances alive at once; further invocations wait for a slot.
+    /// Invocations served at once; further ones wait for a slot. The pool
+    /// holds twice as many instances, because an instance that just served
+    /// a request lingers for reuse (as on Spin) while the next one starts.
     pub max_instances: u32,
     /// Linear memory one instance may grow to.
     pub max_memory_bytes: usize,
@@ -200,12 +202,13 @@ impl Runtime {
 
 fn engine(limits: &RuntimeLimits) -> anyhow::Result<Engine> {
     let mut pooling = PoolingAllocationConfig::default();
+    let instances = limits.max_instances * 2;
     pooling
-        .total_component_instances(limits.max_instances)
-        .total_core_instances(limits.max_instances * 16)
-        .total_memories(limits.max_instances * 4)
-        .total_tables(limits.max_instances * 16)
-        .total_stacks(limits.max_instances * 4)
+        .total_component_instances(instances)
+        .total_core_instances(instances * 16)
+        .total_memories(instances * 4)
+        .total_tables(instances * 16)
+        .total_stacks(instances * 4)
         .max_memory_size(limits.max_memory_bytes);
     let mut config = Config::new();
     config

@@ -21,6 +21,8 @@ async fn handle(request: Request) -> impl IntoResponse {
     let answer = match path.as_str() {
         "/trap" => panic!("the probe was asked to trap"),
         "/empty" => serde_json::Value::Null,
+        "/sleep" => sleep(&param(&query, "ms")).await,
+        "/served" => served(),
         "/var" => variable(&param(&query, "name")).await,
         "/pg/roundtrip" => pg_roundtrip().await,
         "/pg/bad" => pg_bad().await,
@@ -29,6 +31,20 @@ async fn handle(request: Request) -> impl IntoResponse {
         _ => echo(request).await,
     };
     (StatusCode::OK, spin_sdk::http::Json(answer))
+}
+
+async fn sleep(millis: &str) -> serde_json::Value {
+    let millis: u64 = millis.parse().unwrap_or(0);
+    spin_sdk::time::sleep(std::time::Duration::from_millis(millis)).await;
+    serde_json::json!({ "slept": millis })
+}
+
+/// How many `/served` requests this instance has answered, this one
+/// included: the host's instance reuse, seen from inside.
+fn served() -> serde_json::Value {
+    static SERVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let count = SERVED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    serde_json::json!({ "served": count })
 }
 
 fn param(query: &str, name: &str) -> String {
