@@ -93,6 +93,29 @@ impl AllowedHosts {
     }
 }
 
+impl AllowedHosts {
+    /// Whether every host of a Postgres address may be reached, read as
+    /// Spin 4.0.2 reads it (`factor-outbound-pg`): any form tokio-postgres
+    /// parses (`postgres://`, `postgresql://`, `key=value`), each TCP host
+    /// with its own port, the only port, or 5432, checked as `postgres://`.
+    pub fn allows_postgres(&self, address: &str) -> bool {
+        let Ok(config) = address.parse::<tokio_postgres::Config>() else {
+            return false;
+        };
+        let ports = config.get_ports();
+        config.get_hosts().iter().enumerate().all(|(index, host)| match host {
+            tokio_postgres::config::Host::Tcp(host) => {
+                let port = ports.get(index).or_else(|| (ports.len() == 1).then(|| &ports[0]));
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                self.allows("postgres", host, port.copied().unwrap_or(5432))
+            }
+            // Spin: "Unix sockets are not supported on WebAssembly".
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(_) => false,
+        })
+    }
+}
+
 fn default_port(scheme: &str) -> Option<u16> {
     Some(match scheme {
         "http" => 80,
@@ -255,6 +278,21 @@ mod tests {
         check(&["postgres://127.0.0.1"], "postgres://postgres@127.0.0.1/db", true);
         check(&["postgres://127.0.0.1:5432"], "postgres://postgres@127.0.0.1:5999/db", false);
         check(&[], "https://example.com/", false);
+        let postgres = AllowedHosts::parse(&["postgres://db.example.com:5432", "postgres://127.0.0.1:6543"]).unwrap();
+        for (address, expected) in [
+            ("postgres://u:p@db.example.com:5432/app?sslmode=require", true),
+            ("postgresql://u@db.example.com/app", true),
+            ("host=db.example.com port=5432 user=u dbname=app", true),
+            ("host=127.0.0.1 port=6543 user=u", true),
+            ("postgres://u@db.example.com:5432,127.0.0.1:6543/app", true),
+            ("host=db.example.com,127.0.0.1 port=5432,6543 user=u", true),
+            ("postgres://u@db.example.com,127.0.0.1/app", false),
+            ("postgresql://u@db.example.com:6543/app", false),
+            ("host=/var/run/postgresql user=u", false),
+            ("not a url", false),
+        ] {
+            assert_eq!(postgres.allows_postgres(address), expected, "{address}");
+        }
         check(&["http://[::1]:3000"], "http://[::1]:3000/", true);
     }
 

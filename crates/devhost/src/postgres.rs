@@ -52,8 +52,8 @@ use bindings::spin::postgres::postgres::{
 
 /// How long `open` waits to connect or for a free pooled connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Connections kept per database address.
-const POOL_SIZE: usize = 32;
+/// Connections kept per database address (and root certificate), as Spin.
+const POOL_SIZE: usize = 64;
 
 /// How the host runs the guests' statements.
 #[derive(Debug, Clone, Default)]
@@ -129,8 +129,11 @@ impl Postgres {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
+        // As Spin: a connection is cleaned (`RESET ALL`, `CLOSE ALL`, advisory
+        // unlocks, ...) before it is reused, one round trip per checkout, so a
+        // guest's session settings never leak into the next request.
         let manager_config = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
+            recycling_method: RecyclingMethod::Clean,
         };
         let manager = if config.get_ssl_mode() == SslMode::Disable {
             Manager::from_config(config, tokio_postgres::NoTls, manager_config)
@@ -237,7 +240,7 @@ async fn connect(
     address: &str,
     root: Option<&RootCertificate>,
 ) -> Result<Connection, GuestError> {
-    if !allowed.allows_url(address) {
+    if !allowed.allows_postgres(address) {
         // The same words Spin uses, so guests and logs read alike.
         return Err(GuestError::ConnectionFailed(format!(
             "address {} is not permitted",
