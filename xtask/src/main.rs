@@ -5,6 +5,7 @@
 
 mod bench;
 mod client_kit;
+mod manifest;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,6 +14,8 @@ use anyhow::{bail, Context as _};
 
 const USAGE: &str = "usage: cargo xtask <command>
   build                     build every wasm component (release, wasm32-wasip2)
+  manifest --without-cron [--out FILE]
+                            write spin.toml without [[trigger.cron]] (default: spin.http-only.toml beside it)
   up [--listen ADDR]        build, migrate the local database, serve spin.toml (default 127.0.0.1:3000)
   up --fakes [--listen ADDR]
                             serve on a fresh database with a fake LiveKit, a fake push provider
@@ -42,6 +45,7 @@ fn main() -> anyhow::Result<()> {
             client_kit::test()
         }
         "bench" => bench::run(rest),
+        "manifest" => manifest::run(rest),
         _ => bail!("{USAGE}"),
     }
 }
