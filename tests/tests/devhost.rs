@@ -273,6 +273,39 @@ async fn a_hundred_concurrent_requests_are_all_answered() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cron_expression_the_plugin_refuses_stops_start_up() {
+    // Spin's trigger-cron 0.5.0 takes six fields, seconds first; anything else
+    // is `Error: ParseSchedule` there and the whole app stops.
+    let with_expression = |expression: &str| {
+        let text = probe_app(&[]).replace("cron_expression = \"* * * * * *\"", &format!("cron_expression = {expression:?}"));
+        assert!(text.contains(expression));
+        TempManifest::write(&text).unwrap()
+    };
+    for (expression, reason) in [
+        ("*/10 * * * * * *", "Pattern must consist of five or six fields"),
+        ("*/10 * * * *", "Pattern must consist of six fields, seconds can not be omitted"),
+        ("*/10 * * * * MONDAY", "Component error: Invalid number"),
+    ] {
+        let manifest = with_expression(expression);
+        // Our host itself, whatever E2E_RUNTIME says: this is its start-up check.
+        let started = devhost::RunningHost::start(e2e::host::options(&manifest.path, vars([("secret_token", "x")]))).await;
+        let error = match started {
+            Ok(host) => {
+                host.stop().await;
+                panic!("{expression:?} was accepted");
+            }
+            Err(error) => format!("{error:#}"),
+        };
+        assert!(error.contains("[[trigger.cron]] for component \"probe\""), "{error}");
+        assert!(error.contains(reason) && error.contains("`Error: ParseSchedule`"), "{expression:?}: {error}");
+    }
+    let manifest = with_expression("*/10 * * * * *");
+    let host = devhost::RunningHost::start(e2e::host::options(&manifest.path, vars([("secret_token", "x")]))).await.unwrap();
+    assert_eq!(host.cron_counts("probe"), Some((0, 0)));
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cron_fires_on_schedule_and_survives_a_failing_run() {
     let db = TestDb::empty().await.unwrap();
     db.client()

@@ -225,6 +225,9 @@ fn validate(manifest: &Manifest) -> anyhow::Result<()> {
                 trigger.component
             );
         }
+        // Before compiling anything: production would stop the whole app.
+        crate::cron::Schedule::parse(&trigger.cron_expression)
+            .with_context(|| format!("[[trigger.cron]] for component {:?}", trigger.component))?;
     }
     Ok(())
 }
@@ -261,7 +264,7 @@ route = "/hello"
 component = "hello"
 [[trigger.cron]]
 component = "hello"
-cron_expression = "*/10 * * * * * *"
+cron_expression = "*/10 * * * * *"
 [component.hello]
 source = "hello.wasm"
 allowed_outbound_hosts = ["https://example.com"]
@@ -290,6 +293,13 @@ command = "true"
     fn rejects_trigger_for_unknown_component() {
         let text = MINIMAL.replace("component = \"hello\"\ncron", "component = \"nope\"\ncron");
         assert!(parse(&text).is_err());
+    }
+
+    #[test]
+    fn rejects_a_cron_expression_the_plugin_refuses() {
+        let text = MINIMAL.replace("*/10 * * * * *", "*/10 * * * * * *");
+        let error = format!("{:#}", parse(&text).unwrap_err());
+        assert!(error.contains("component \"hello\"") && error.contains("ParseSchedule"), "{error}");
     }
 
     #[test]
