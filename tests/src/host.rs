@@ -1,13 +1,62 @@
-//! A devhost serving a manifest on an ephemeral port, for one test.
+//! A host serving a manifest on an ephemeral port, for one test: our devhost
+//! in-process, or real Spin as a child process (`E2E_RUNTIME=spin`, see
+//! [`crate::spin`]).
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::Path;
+use std::sync::OnceLock;
+
+use crate::spin::{SpinBinary, SpinHost};
+
+/// What serves the tests, from `E2E_RUNTIME`: unset or `devhost` for our
+/// host in-process, `spin` for `$SPIN_BIN`.
+#[derive(Clone, Debug)]
+pub enum Runtime {
+    Devhost,
+    Spin(SpinBinary),
+}
+
+/// The runtime of this test process, read and checked once.
+///
+/// Errors: `E2E_RUNTIME` is neither `devhost` nor `spin`, or `SPIN_BIN` is
+/// missing or not Spin 4.0.x (see [`SpinBinary::from_env`]).
+pub fn runtime() -> anyhow::Result<&'static Runtime> {
+    static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+    let chosen = RUNTIME.get_or_init(|| {
+        match std::env::var("E2E_RUNTIME").as_deref() {
+            Err(_) | Ok("") | Ok("devhost") => Ok(Runtime::Devhost),
+            Ok("spin") => SpinBinary::from_env().map(Runtime::Spin).map_err(|error| format!("E2E_RUNTIME=spin: {error:#}")),
+            Ok(other) => Err(format!("E2E_RUNTIME={other:?}: the runtimes are \"devhost\" (the default) and \"spin\"")),
+        }
+    });
+    chosen.as_ref().map_err(|error| anyhow::anyhow!("{error}"))
+}
+
+/// For a test that needs our host (firing cron in-process, counters, custom
+/// limits, captured guest output): on Spin it writes one line,
+/// `skipped on spin: <reason>`, and answers true; the test then returns.
+///
+/// Panics when the runtime is misconfigured (see [`runtime`]).
+pub fn skipped_on_spin(reason: &str) -> bool {
+    let on_spin = matches!(runtime().expect("a usable E2E_RUNTIME"), Runtime::Spin(_));
+    if on_spin {
+        // Straight to stderr: the test harness captures `eprintln!` of passing tests.
+        let _ = writeln!(std::io::stderr(), "skipped on spin: {reason}");
+    }
+    on_spin
+}
 
 /// A running host and a client for it.
 pub struct TestHost {
-    host: Option<devhost::RunningHost>,
+    backend: Option<Backend>,
     pub base_url: String,
     pub client: reqwest::Client,
+}
+
+enum Backend {
+    Devhost(devhost::RunningHost),
+    Spin(SpinHost),
 }
 
 impl TestHost {
@@ -18,16 +67,24 @@ impl TestHost {
         Self::start_with(options).await
     }
 
-    /// Serves with fully custom options.
+    /// Serves with fully custom options, on the [`runtime`] of this process.
+    /// Spin takes the manifest, the listen address and the variables only;
+    /// a test that needs the rest asks [`skipped_on_spin`] first.
     pub async fn start_with(options: devhost::HostOptions) -> anyhow::Result<Self> {
-        let host = devhost::RunningHost::start(options).await?;
-        let base_url = format!("http://{}", host.addr());
+        let backend = match runtime()? {
+            Runtime::Devhost => Backend::Devhost(devhost::RunningHost::start(options).await?),
+            Runtime::Spin(binary) => Backend::Spin(SpinHost::start(binary, &options).await?),
+        };
+        let addr = match &backend {
+            Backend::Devhost(host) => host.addr(),
+            Backend::Spin(host) => host.addr(),
+        };
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .build()?;
         Ok(Self {
-            host: Some(host),
-            base_url,
+            backend: Some(backend),
+            base_url: format!("http://{addr}"),
             client,
         })
     }
@@ -37,15 +94,22 @@ impl TestHost {
         format!("{}{}", self.base_url, path)
     }
 
-    /// The running host, to fire cron triggers or read counters.
+    /// Our running host, to fire cron triggers or read counters.
+    ///
+    /// Panics on Spin: such a test starts with [`skipped_on_spin`].
     pub fn host(&self) -> &devhost::RunningHost {
-        self.host.as_ref().expect("host is running until stop")
+        match self.backend.as_ref().expect("host is running until stop") {
+            Backend::Devhost(host) => host,
+            Backend::Spin(_) => panic!("this test needs our host; it must return early when e2e::host::skipped_on_spin(..)"),
+        }
     }
 
     /// Stops serving.
     pub async fn stop(mut self) {
-        if let Some(host) = self.host.take() {
-            host.stop().await;
+        match self.backend.take() {
+            Some(Backend::Devhost(host)) => host.stop().await,
+            Some(Backend::Spin(host)) => host.stop().await,
+            None => {}
         }
     }
 }

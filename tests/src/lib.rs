@@ -1,5 +1,6 @@
-//! The kit every end-to-end test shares: fresh databases, a devhost serving
-//! the compiled components, fakes of LiveKit, user tokens, and paths to the
+//! The kit every end-to-end test shares: fresh databases, a host serving
+//! the compiled components (our devhost, or real Spin with
+//! `E2E_RUNTIME=spin`), fakes of LiveKit, user tokens, and paths to the
 //! build outputs.
 
 pub mod app;
@@ -12,6 +13,7 @@ pub mod host;
 pub mod load;
 pub mod manifests;
 pub mod paths;
+pub mod spin;
 pub mod stack;
 pub mod tcp_proxy;
 pub mod users;
