@@ -224,6 +224,9 @@ async fn outbound_http_is_limited_to_allowed_hosts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trap_answers_500_json_and_the_next_request_succeeds() {
+    if e2e::host::skipped_on_spin("the 500 JSON after a trap is our host's own answer") {
+        return;
+    }
     let (host, _manifest) = probe_host(&[], &[]).await;
     let (status, body) = get_json(&host, "/trap").await;
     assert_eq!(status, 500);
@@ -236,6 +239,9 @@ async fn a_trap_answers_500_json_and_the_next_request_succeeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_over_the_limit_get_413() {
+    if e2e::host::skipped_on_spin("sets our host's body limit") {
+        return;
+    }
     let manifest = TempManifest::write(&probe_app(&[])).unwrap();
     let mut options = e2e::host::options(&manifest.path, vars([("secret_token", "x")]));
     options.http.max_body_bytes = 1024;
@@ -307,6 +313,9 @@ async fn a_cron_expression_the_plugin_refuses_stops_start_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cron_fires_on_schedule_and_survives_a_failing_run() {
+    if e2e::host::skipped_on_spin("Spin 4.0.2 has no cron trigger; this reads our host's cron counters") {
+        return;
+    }
     let db = TestDb::empty().await.unwrap();
     db.client()
         .await

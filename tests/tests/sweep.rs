@@ -243,6 +243,9 @@ async fn overlapping_runs_process_every_row_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cron_trigger_runs_the_sweep_and_batches_are_bounded() {
+    if e2e::host::skipped_on_spin("Spin 4.0.2 has no cron trigger; this fires ours in-process") {
+        return;
+    }
     let app = App::start_with(&[("sweep_batch_size", "10")]).await;
     app.sql()
         .await

@@ -1,7 +1,8 @@
 // The stack the integration tests run against: the real functions served by
-// the devhost on a fresh database, with a fake LiveKit and a fake push
-// provider (`cargo xtask up --fakes`, which `cargo xtask test` starts), and
-// its control API for what a test stages (users, back-dating, outages).
+// the devhost (or real Spin, with `E2E_RUNTIME=spin`) on a fresh database,
+// with a fake LiveKit and a fake push provider (`cargo xtask up --fakes`,
+// which `cargo xtask test` starts), and its control API for what a test
+// stages (users, back-dating, outages).
 import { createFunctionsClient } from "../../src/index.js";
 import type { FunctionsClient, FunctionsClientOptions } from "../../src/index.js";
 
@@ -60,4 +61,13 @@ export async function pushMode(mode: "accept" | "refuse" | "hang"): Promise<void
 
 export async function databaseReachable(reachable: boolean): Promise<void> {
   await control("/database", { reachable });
+}
+
+/**
+ * Options for a test that needs our host (its body limit, its request
+ * timeout): on real Spin (`E2E_RUNTIME=spin`, see `tests/src/spin.rs`)
+ * node:test reports it skipped, with the reason.
+ */
+export function devhostOnly(reason: string): { skip?: string } {
+  return process.env["E2E_RUNTIME"] === "spin" ? { skip: `skipped on spin: ${reason}` } : {};
 }
