@@ -20,7 +20,9 @@ const USAGE: &str = "usage: cargo xtask <command>
   up --fakes [--listen ADDR]
                             serve on a fresh database with a fake LiveKit, a fake push provider
                             and a control API (what the client kit's integration tests use)
-  test                      run every test: unit, host, end-to-end through the wasm, client kit
+  test                      run every test: unit, host, end-to-end through the wasm, client kit;
+                            with SPIN_BIN=<spin 4.0.x> the end-to-end suites and the client kit
+                            run again on real Spin
   test-client               build the components, run only the client kit's tests
   bench [--json FILE] [--statement-cache]
                             start a host on a fresh database and print throughput and latency
@@ -194,6 +196,11 @@ async fn prepare_database(url: &str) -> anyhow::Result<()> {
 }
 
 fn test(args: &[String]) -> anyhow::Result<()> {
+    // Checked first: a wrong SPIN_BIN should not wait for the whole run.
+    let spin = match std::env::var_os("SPIN_BIN") {
+        Some(_) => Some(e2e::spin::SpinBinary::from_env()?),
+        None => None,
+    };
     build()?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime
@@ -209,6 +216,31 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     // A filtered run (`cargo xtask test calls`) is about the Rust tests only.
     if args.is_empty() {
         client_kit::test()?;
+    }
+    match spin {
+        Some(spin) => test_on_spin(&spin, args),
+        None => {
+            println!("SPIN_BIN not set: end-to-end suites ran on our host only");
+            Ok(())
+        }
+    }
+}
+
+/// The end-to-end suites again, on real Spin (`e2e::spin`), and the client
+/// kit's tests against a stack on it; tests that need our host say they
+/// were skipped.
+fn test_on_spin(spin: &e2e::spin::SpinBinary, args: &[String]) -> anyhow::Result<()> {
+    let name = spin.version.clone().unwrap_or_else(|| format!("{} (version unchecked)", spin.path.display()));
+    println!("End-to-end suites on {name}");
+    let mut command = cargo();
+    command.current_dir(root()).args(["test", "-p", "e2e"]).args(args).env("E2E_RUNTIME", "spin");
+    run(command)?;
+    if args.is_empty() {
+        // Its own process, so that the stack's runtime comes from E2E_RUNTIME
+        // as the test kit reads it (once per process).
+        let mut command = Command::new(std::env::current_exe()?);
+        command.arg("test-client").env("E2E_RUNTIME", "spin");
+        run(command)?;
     }
     Ok(())
 }
