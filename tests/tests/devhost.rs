@@ -17,6 +17,25 @@ async fn probe_host(allowed: &[&str], extra: &[(&str, &str)]) -> (TestHost, Temp
     (host, manifest)
 }
 
+/// An answer the host made itself: status, JSON body and request id.
+struct HostAnswer {
+    status: u16,
+    body: Value,
+    request_id: Option<String>,
+}
+
+/// Sends `request` with `x-request-id: req-test-1` and reads the answer,
+/// checking what every answer carries: `content-length`, never chunked.
+async fn host_answer(request: reqwest::RequestBuilder) -> HostAnswer {
+    let response = request.header("x-request-id", "req-test-1").send().await.unwrap();
+    let status = response.status().as_u16();
+    assert!(response.headers().get("content-length").is_some(), "{status} without content-length");
+    let request_id = response.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_owned());
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text}"));
+    HostAnswer { status, body, request_id }
+}
+
 async fn get_json(host: &TestHost, path: &str) -> (u16, Value) {
     let response = host.client.get(host.url(path)).send().await.unwrap();
     let status = response.status().as_u16();
@@ -63,7 +82,7 @@ async fn routes_pick_the_most_specific_and_set_spin_headers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_route_answers_404_json() {
+async fn no_route_answers_an_empty_404_as_spin_does() {
     let manifest = TempManifest::write(
         r#"spin_manifest_version = 2
 [application]
@@ -77,10 +96,11 @@ source = "{health}"
     )
     .unwrap();
     let host = TestHost::start(&manifest.path, BTreeMap::new()).await.unwrap();
-    let (status, body) = get_json(&host, "/nothing/here").await;
-    assert_eq!(status, 404);
-    assert_eq!(body["errorCode"], "NOT_FOUND");
-    assert_eq!(body["success"], false);
+    // Spin 4.0.2 answers an unrouted path itself, with no body; an app that
+    // wants its own 404 adds a catch-all `/...` route (ours does).
+    let response = host.client.get(host.url("/nothing/here")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.text().await.unwrap(), "");
     host.stop().await;
 }
 
@@ -232,6 +252,11 @@ async fn a_trap_answers_500_json_and_the_next_request_succeeds() {
     assert_eq!(status, 500);
     assert_eq!(body["errorCode"], "INTERNAL_ERROR");
     assert_eq!(body["success"], false);
+    assert_eq!(body["retryable"], true);
+    assert_eq!(body["error"], "Bir hata oluştu, tekrar deneyin");
+    let english = host_answer(host.client.get(host.url("/trap")).header("accept-language", "en-GB,tr;q=0.5")).await;
+    assert_eq!(english.body["error"], "Something went wrong, please try again");
+    assert_eq!(english.request_id.as_deref(), Some("req-test-1"));
     let (status, _) = get_json(&host, "/empty").await;
     assert_eq!(status, 200);
     host.stop().await;
@@ -251,6 +276,13 @@ async fn bodies_over_the_limit_get_413() {
     assert_eq!(declared.status(), 413);
     let body: Value = declared.json().await.unwrap();
     assert_eq!(body["errorCode"], "PAYLOAD_TOO_LARGE");
+    assert_eq!(body["retryable"], false);
+    assert_eq!(body["error"], "İstek çok büyük");
+    let english =
+        host_answer(host.client.post(host.url("/echo")).header("accept-language", "en").body(vec![b'a'; 2000])).await;
+    assert_eq!(english.status, 413);
+    assert_eq!(english.body["error"], "The request is too large");
+    assert_eq!(english.request_id.as_deref(), Some("req-test-1"));
 
     // Chunked, so the size is only known while reading.
     let chunks = futures_util::stream::iter([vec![b'a'; 700], vec![b'b'; 700]].map(Ok::<_, std::io::Error>));
@@ -265,6 +297,48 @@ async fn bodies_over_the_limit_get_413() {
 
     let small = host.client.post(host.url("/echo")).body(vec![b'a'; 1000]).send().await.unwrap();
     assert_eq!(small.status(), 200);
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_past_the_request_timeout_gets_504_json() {
+    if e2e::host::skipped_on_spin("sets our host's request timeout") {
+        return;
+    }
+    let manifest = TempManifest::write(&probe_app(&[])).unwrap();
+    let mut options = e2e::host::options(&manifest.path, vars([("secret_token", "x")]));
+    options.http.request_timeout = std::time::Duration::from_millis(300);
+    let host = TestHost::start_with(options).await.unwrap();
+    let slow = host_answer(host.client.get(host.url("/sleep?ms=5000"))).await;
+    assert_eq!(slow.status, 504);
+    assert_eq!(slow.body["errorCode"], "TIMEOUT");
+    assert_eq!(slow.body["retryable"], true);
+    assert_eq!(slow.body["error"], "İstek zaman aşımına uğradı, tekrar deneyin");
+    assert_eq!(slow.request_id.as_deref(), Some("req-test-1"));
+    let (status, body) = get_json(&host, "/sleep?ms=10").await;
+    assert_eq!((status, body["slept"].as_u64()), (200, Some(10)));
+    host.stop().await;
+}
+
+/// Spin 4.0.2 serves up to 128 requests with one instance (16 at once), so
+/// a component's globals outlive a request; ours must do the same, or a
+/// component that leans on fresh globals would pass here and fail there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_are_reused_as_spin_reuses_them() {
+    let (host, _manifest) = probe_host(&[], &[]).await;
+    let mut counts = Vec::new();
+    for _ in 0..300 {
+        let (status, body) = get_json(&host, "/served").await;
+        assert_eq!(status, 200);
+        counts.push(body["served"].as_u64().unwrap());
+    }
+    // A request may land on an instance that already served others (which
+    // one is the handler's race, as on Spin), but never past the 128th.
+    let most = counts.iter().copied().max().unwrap();
+    assert!((100..=128).contains(&most), "{counts:?}");
+    let fresh = counts.iter().filter(|&&count| count == 1).count();
+    assert!((3..=60).contains(&fresh), "300 requests took {fresh} instances: {counts:?}");
+
     host.stop().await;
 }
 
