@@ -24,9 +24,10 @@ const USAGE: &str = "usage: cargo xtask <command>
                             with SPIN_BIN=<spin 4.0.x> the end-to-end suites and the client kit
                             run again on real Spin
   test-client               build the components, run only the client kit's tests
-  bench [--json FILE] [--statement-cache]
+  bench [--json FILE] [--statement-cache] [--no-tcp-nodelay]
                             start a host on a fresh database and print throughput and latency
-                            (--statement-cache: the host reuses prepared statements; Spin does not)";
+                            (--statement-cache: the host reuses prepared statements; Spin does not;
+                            --no-tcp-nodelay: Nagle on for accepted sockets, as on Spin)";
 
 /// The database `up` uses when `SPIN_VARIABLE_DATABASE_URL` is not set.
 /// Spin reads no `sslmode` as `prefer` and verifies TLS, which the local
