@@ -13,6 +13,11 @@
 //! and HS256 "signed" with a public key used as the HMAC secret
 //! (CVE-2015-9235).
 //!
+//! The verified user also carries the display name the auth provider put in
+//! the token (Supabase: `user_metadata.full_name` or `user_metadata.name`,
+//! from the sign-up data or the OAuth provider's profile; other providers:
+//! the OIDC `name` claim), cleaned up, since whoever signed up chose it.
+//!
 //! Like the rest of the crate this module does no I/O and reads no clock: the
 //! caller passes `now`.
 
@@ -109,6 +114,21 @@ pub enum AuthError {
     Invalid(String),
 }
 
+/// Who a verified token belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedUser {
+    /// The token's `sub`.
+    pub id: UserId,
+    /// The name the token carries, if any (see [`DisplayName::from_claims`]).
+    pub display_name: Option<DisplayName>,
+}
+
+/// A user's display name as we store and show it (`users.display_name`):
+/// 1 to 100 characters, no control or invisible formatting characters, no
+/// whitespace at either end and none but single spaces inside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DisplayName(String);
+
 /// Longest token accepted. Supabase access tokens are well under 2 KiB; the
 /// cap bounds the work an anonymous caller can make us do.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -130,6 +150,10 @@ const MAX_LOGGED_ALGORITHM_CHARS: usize = 32;
 /// `now` below the leeway makes jwt-simple call every token expired.
 const VALID_NOW_UNIX_SECONDS: std::ops::RangeInclusive<u64> =
     CLOCK_LEEWAY_SECONDS..=(u32::MAX as u64 - 2 * CLOCK_LEEWAY_SECONDS);
+
+/// The `users.display_name` CHECK: `length(display_name) <= 100`, which
+/// counts characters (code points), as `char` does.
+const MAX_DISPLAY_NAME_CHARS: usize = 100;
 
 /// Base64url as RFC 7517 writes JWKS members; some publishers pad anyway.
 const JWKS_BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -252,12 +276,13 @@ impl AuthConfig {
         &self,
         authorization: Option<&str>,
         now_unix_seconds: u64,
-    ) -> Result<UserId, AuthError> {
+    ) -> Result<VerifiedUser, AuthError> {
         let token = bearer_token(authorization)?;
         self.verify_token(token, now_unix_seconds)
     }
 
-    /// Verifies a bare JWT and returns its user (`sub`).
+    /// Verifies a bare JWT and returns its user (`sub`) with the display name
+    /// its claims carry.
     ///
     /// `exp`, `nbf` and `iat` are checked against `now_unix_seconds` with
     /// [`CLOCK_LEEWAY_SECONDS`] of leeway.
@@ -271,7 +296,11 @@ impl AuthConfig {
     /// the time, audience and issuer checks, `MissingExpiry`,
     /// `MissingSubject` and `SubjectNotUuid`. `Invalid` covers the rest
     /// (for example a `crit` header, or a clock outside 1970-2106).
-    pub fn verify_token(&self, token: &str, now_unix_seconds: u64) -> Result<UserId, AuthError> {
+    pub fn verify_token(
+        &self,
+        token: &str,
+        now_unix_seconds: u64,
+    ) -> Result<VerifiedUser, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::TooLong);
         }
@@ -307,7 +336,11 @@ impl AuthConfig {
         }
         reject_negative_expiry(&payload)?;
         let subject = claims.subject.ok_or(AuthError::MissingSubject)?;
-        UserId::parse(&subject).ok_or(AuthError::SubjectNotUuid)
+        let id = UserId::parse(&subject).ok_or(AuthError::SubjectNotUuid)?;
+        Ok(VerifiedUser {
+            id,
+            display_name: DisplayName::from_claims(&claims.custom),
+        })
     }
 
     fn verification_options(&self, now_unix_seconds: u64) -> VerificationOptions {
@@ -340,6 +373,71 @@ impl fmt::Debug for AuthConfig {
             .field("issuer", &self.issuer)
             .finish()
     }
+}
+
+impl DisplayName {
+    /// Cleans up a name someone typed: control characters and whitespace
+    /// become single spaces between words, invisible formatting characters
+    /// (bidirectional overrides, zero-width spaces, byte order marks) are
+    /// dropped, and the result is cut to 100 characters. `None` when nothing
+    /// is left.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut name = String::new();
+        let mut chars = 0;
+        let mut space_pending = false;
+        for character in raw.chars() {
+            if is_invisible_formatting(character) {
+                continue;
+            }
+            if character.is_whitespace() || character.is_control() {
+                space_pending = !name.is_empty();
+                continue;
+            }
+            let needed = 1 + usize::from(space_pending);
+            if chars + needed > MAX_DISPLAY_NAME_CHARS {
+                break;
+            }
+            if space_pending {
+                name.push(' ');
+                space_pending = false;
+            }
+            name.push(character);
+            chars += needed;
+        }
+        (!name.is_empty()).then_some(Self(name))
+    }
+
+    /// The name in a verified token's claims (all but the registered ones):
+    /// Supabase's `user_metadata.full_name`, else `user_metadata.name`, else
+    /// the OIDC `name` claim; the first that [`DisplayName::parse`] keeps.
+    pub fn from_claims(claims: &serde_json::Map<String, serde_json::Value>) -> Option<Self> {
+        let metadata = claims.get("user_metadata");
+        [
+            metadata.and_then(|metadata| metadata.get("full_name")),
+            metadata.and_then(|metadata| metadata.get("name")),
+            claims.get("name"),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
+        .find_map(Self::parse)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Characters that show nothing themselves but can disguise a name: they
+/// reorder the text around them (bidirectional marks, embeddings, overrides
+/// and isolates) or hide in it (zero-width space, word joiner, byte order
+/// mark). The zero-width joiner and non-joiner stay: emoji sequences and
+/// Persian or Indic scripts need them.
+fn is_invisible_formatting(character: char) -> bool {
+    matches!(
+        character,
+        '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}'
+    )
 }
 
 fn kids<K>(keys: &[KeyWithId<K>]) -> Vec<Option<&str>> {
@@ -584,8 +682,11 @@ mod tests {
         }
     });
 
-    fn user() -> UserId {
-        UserId::parse(USER).unwrap()
+    fn user() -> VerifiedUser {
+        VerifiedUser {
+            id: UserId::parse(USER).unwrap(),
+            display_name: None,
+        }
     }
 
     fn b64(bytes: impl AsRef<[u8]>) -> String {
@@ -704,7 +805,7 @@ mod tests {
         config: &AuthConfig,
         authorization: Option<&str>,
         now: u64,
-        expected: Result<UserId, AuthError>,
+        expected: Result<VerifiedUser, AuthError>,
     ) {
         let actual = config.verify_bearer(authorization, now);
         assert_eq!(actual, expected, "case: {name}");
@@ -714,7 +815,7 @@ mod tests {
         &'a str,
         &'a AuthConfig,
         Option<String>,
-        Result<UserId, AuthError>,
+        Result<VerifiedUser, AuthError>,
     );
 
     fn check_all(cases: Vec<Case<'_>>) {
@@ -1083,5 +1184,66 @@ mod tests {
             NOW,
             Err(AuthError::WrongAudience),
         );
+    }
+
+    // One case per line reads as a table; rustfmt would split each over five.
+    #[rustfmt::skip]
+    #[test]
+    fn cleans_up_display_names() {
+        let longest = "ş".repeat(MAX_DISPLAY_NAME_CHARS);
+        let some = |name: &str| Some(name.to_owned());
+        let cases: Vec<(&str, String, Option<String>)> = vec![
+            ("plain", "Ada Lovelace".into(), some("Ada Lovelace")),
+            ("turkish", "Ayşe Çağlar".into(), some("Ayşe Çağlar")),
+            ("trimmed", "  Ada \t".into(), some("Ada")),
+            ("inner whitespace collapsed", "Ada \n\t  Lovelace".into(), some("Ada Lovelace")),
+            ("nul and escape become spaces", "Ada\u{0}\u{1b}[31mLovelace".into(), some("Ada [31mLovelace")),
+            ("del and c1 controls", "Ada\u{7f}\u{85}\u{9b}Lovelace".into(), some("Ada Lovelace")),
+            ("line and paragraph separators", "Ada\u{2028}Lovelace\u{2029}".into(), some("Ada Lovelace")),
+            ("no-break space", "Ada\u{a0}Lovelace".into(), some("Ada Lovelace")),
+            ("right-to-left override dropped", "Ada\u{202e}ecalevoL".into(), some("AdaecalevoL")),
+            ("isolates and marks dropped", "\u{2067}Ada\u{2069}\u{200f}\u{200e}".into(), some("Ada")),
+            ("zero-width space, word joiner, bom dropped", "\u{feff}A\u{200b}d\u{2060}a".into(), some("Ada")),
+            ("zero-width joiner kept in an emoji", "Ada 👩\u{200d}💻".into(), some("Ada 👩\u{200d}💻")),
+            ("100 characters kept", longest.clone(), Some(longest.clone())),
+            ("101 characters cut to 100", format!("{longest}ş"), Some(longest.clone())),
+            ("a cut never ends on a space", format!("{} b", "a".repeat(99)), Some("a".repeat(99))),
+            ("empty", "".into(), None),
+            ("only whitespace", " \t\n ".into(), None),
+            ("only controls and formatting", "\u{0}\u{7}\u{202e}\u{200b}".into(), None),
+        ];
+        for (name, raw, expected) in cases {
+            let actual = DisplayName::parse(&raw);
+            assert_eq!(actual.as_ref().map(DisplayName::as_str), expected.as_deref(), "case: {name}");
+        }
+    }
+
+    // One case per line reads as a table; rustfmt would split each over five.
+    #[rustfmt::skip]
+    #[test]
+    fn carries_the_display_name_from_the_claims() {
+        let fx = &*FIXTURE;
+        let cases: Vec<(&str, Value, Option<&str>)> = vec![
+            ("supabase full_name", json!({ "user_metadata": { "full_name": "Ada Lovelace" } }), Some("Ada Lovelace")),
+            ("supabase name", json!({ "user_metadata": { "name": "Ada" } }), Some("Ada")),
+            ("full_name before name", json!({ "user_metadata": { "name": "Ada", "full_name": "Ada Lovelace" } }), Some("Ada Lovelace")),
+            ("metadata before the top-level name", json!({ "user_metadata": { "name": "Ada" }, "name": "A. L." }), Some("Ada")),
+            ("top-level name", json!({ "name": "Ada Lovelace" }), Some("Ada Lovelace")),
+            ("top-level name, no metadata", json!({ "user_metadata": null, "name": "Ada" }), Some("Ada")),
+            ("blank full_name falls through", json!({ "user_metadata": { "full_name": "  ", "name": "Ada" } }), Some("Ada")),
+            ("full_name not a string falls through", json!({ "user_metadata": { "full_name": 7 }, "name": "Ada" }), Some("Ada")),
+            ("metadata not an object", json!({ "user_metadata": "Ada", "name": "A. L." }), Some("A. L.")),
+            ("cleaned up", json!({ "name": "\u{202e} Ada\nLovelace " }), Some("Ada Lovelace")),
+            ("no name anywhere", json!({}), None),
+            ("only blank names", json!({ "user_metadata": { "full_name": "", "name": "\u{0}" }, "name": " " }), None),
+            ("a name nested elsewhere is not ours", json!({ "app_metadata": { "name": "Admin" } }), None),
+            ("name not a string", json!({ "name": ["Ada"] }), None),
+        ];
+        for (name, changes, expected) in cases {
+            let token = hs256(claims_with(changes));
+            let verified = fx.hs.verify_token(&token, NOW).unwrap_or_else(|error| panic!("case: {name}: {error}"));
+            assert_eq!(verified.id, user().id, "case: {name}");
+            assert_eq!(verified.display_name.as_ref().map(DisplayName::as_str), expected, "case: {name}");
+        }
     }
 }
