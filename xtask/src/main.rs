@@ -1,4 +1,4 @@
-//! The project's commands: `cargo xtask build | up | test | bench`.
+//! The project's commands: `cargo xtask build | up | migrate | test | bench`.
 //!
 //! Each installs what it needs first (the wasm target), so that a fresh
 //! machine needs nothing but Rust and a running Postgres.
@@ -20,6 +20,11 @@ const USAGE: &str = "usage: cargo xtask <command>
   up --fakes [--listen ADDR]
                             serve on a fresh database with a fake LiveKit, a fake push provider
                             and a control API (what the client kit's integration tests use)
+  migrate [--database-url URL] [--ca-root FILE]
+                            apply migrations/ to URL (default: SPIN_VARIABLE_DATABASE_URL), over
+                            TLS unless its sslmode is disable, trusting the system roots plus the
+                            PEM root in FILE (default: SPIN_VARIABLE_DATABASE_CA_ROOT's text);
+                            prints each file applied; never creates the database
   test                      run every test: unit, host, end-to-end through the wasm, client kit;
                             with SPIN_BIN=<spin 4.0.x> the end-to-end suites and the client kit
                             run again on real Spin
@@ -42,6 +47,7 @@ fn main() -> anyhow::Result<()> {
     match command.as_str() {
         "build" => build(),
         "up" => up(rest),
+        "migrate" => migrate(rest),
         "test" => test(rest),
         "test-client" => {
             build()?;
@@ -185,15 +191,53 @@ fn up(args: &[String]) -> anyhow::Result<()> {
     })
 }
 
-/// Creates the database if needed and applies the migrations.
+/// Creates the (local) database if needed and applies the migrations.
 async fn prepare_database(url: &str) -> anyhow::Result<()> {
-    migrate::ensure_database(url).await?;
-    let mut client = migrate::connect(url).await?;
-    let applied = migrate::apply(&mut client, &root().join("migrations")).await?;
-    if !applied.is_empty() {
-        eprintln!("Applied migrations {applied:?}");
+    let ca_root = ca_root_from_env();
+    migrate::ensure_database(url, ca_root.as_deref()).await?;
+    let applied = migrate::run(url, ca_root.as_deref(), &root().join("migrations")).await?;
+    for migration in applied {
+        eprintln!("Applied {migration}");
     }
     Ok(())
+}
+
+/// Applies the migrations to a database that must already exist, such as
+/// production's; the work is `migrate::run`'s.
+fn migrate(args: &[String]) -> anyhow::Result<()> {
+    let mut database_url = None;
+    let mut ca_root_file = None;
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        match flag.as_str() {
+            "--database-url" => database_url = Some(args.next().context("--database-url needs a URL")?.clone()),
+            "--ca-root" => ca_root_file = Some(args.next().context("--ca-root needs a PEM file")?.clone()),
+            other => bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    let url = match database_url.or_else(|| std::env::var("SPIN_VARIABLE_DATABASE_URL").ok()) {
+        Some(url) => url,
+        None => bail!("which database? set SPIN_VARIABLE_DATABASE_URL or pass --database-url URL"),
+    };
+    let ca_root = match ca_root_file {
+        Some(file) => Some(std::fs::read_to_string(&file).with_context(|| format!("reading --ca-root {file}"))?),
+        None => ca_root_from_env(),
+    };
+    println!("Migrating {} {}", migrate::redact(&url), migrate::security(&url)?);
+    let runtime = tokio::runtime::Runtime::new()?;
+    let applied = runtime.block_on(migrate::run(&url, ca_root.as_deref(), &root().join("migrations")))?;
+    if applied.is_empty() {
+        println!("Nothing to apply");
+    }
+    for migration in applied {
+        println!("Applied {migration}");
+    }
+    Ok(())
+}
+
+/// The root certificate the components hand Spin (`database_ca_root`), when set.
+fn ca_root_from_env() -> Option<String> {
+    std::env::var("SPIN_VARIABLE_DATABASE_CA_ROOT").ok().filter(|pem| !pem.trim().is_empty())
 }
 
 fn test(args: &[String]) -> anyhow::Result<()> {
