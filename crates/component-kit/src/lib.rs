@@ -17,5 +17,6 @@ pub mod push;
 pub mod sentry;
 pub mod serve;
 pub mod tokens;
+pub mod users;
 
 pub use serve::{serve, Failure, Incoming, Reply};
