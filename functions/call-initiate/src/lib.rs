@@ -3,10 +3,11 @@
 //!
 //! The busy check and the insert are one statement: a trigger claims both
 //! parties in `active_call_parties`, whose primary key refuses a second
-//! active call for either of them, however many requests race.
+//! active call for either of them, however many requests race. The same
+//! statement makes the caller a `users` row (`component_kit::users`).
 
 use component_kit::calls::{self, CallRow};
-use component_kit::{auth, db, push, serve, tokens, Failure, Incoming, Reply};
+use component_kit::{auth, db, push, serve, tokens, upsert_cte, users, Failure, Incoming, Reply};
 use domain::access::admit_to_call;
 use domain::call::{transition, CallEvent};
 use domain::errors::{ApiError, ErrorCode};
@@ -25,7 +26,8 @@ async fn handle(request: Request) -> impl IntoResponse {
 }
 
 async fn initiate(incoming: Incoming) -> Result<Reply, Failure> {
-    let caller = auth::user(&incoming).await?;
+    let signed_in = auth::signed_in(&incoming).await?;
+    let caller = signed_in.id;
     let request = InitiateCall::parse(&incoming.body)?;
     if request.callee_id == caller.0 {
         return Err(ErrorCode::CannotCallSelf.into());
@@ -40,6 +42,7 @@ async fn initiate(incoming: Incoming) -> Result<Reply, Failure> {
         db::uuid(callee.0),
         ParameterValue::Str(request.call_type.as_str().to_owned()),
         ParameterValue::Str(room_name.clone()),
+        users::display_name(&signed_in),
     ];
     let rows = match db::query(&connection, INSERT_CALL, params.clone()).await {
         Ok(rows) => rows,
@@ -79,11 +82,14 @@ async fn initiate(incoming: Incoming) -> Result<Reply, Failure> {
     Ok(Reply::new(StatusCode::CREATED, body))
 }
 
-/// Inserts the call as `initiated` when the callee exists; the trigger's
-/// claim on `active_call_parties` raises 23505 when either party is busy.
-/// Also loads the callee's newest device tokens and the caller's name.
-const INSERT_CALL: &str = "
-WITH callee AS (SELECT id FROM users WHERE id = $3),
+/// Makes the caller a `users` row and inserts the call as `initiated` when
+/// the callee has one; the trigger's claim on `active_call_parties` raises
+/// 23505 when either party is busy (and so undoes the caller's row too).
+/// Also loads the callee's newest device tokens and the caller's name: the
+/// token's, else the stored one, else the id.
+const INSERT_CALL: &str = concat!("
+WITH ", upsert_cte!("$2", "$6"), ",
+callee AS (SELECT id FROM users WHERE id = $3),
 new_call AS (
     INSERT INTO calls (id, caller_id, callee_id, call_type, status, livekit_room_name)
     SELECT $1, $2, callee.id, $4, 'initiated', $5 FROM callee
@@ -92,14 +98,20 @@ new_call AS (
 SELECT EXISTS (SELECT 1 FROM new_call) AS inserted,
        COALESCE((SELECT string_agg(token, ' ') FROM (
                      SELECT token FROM push_tokens WHERE user_id = $3 ORDER BY updated_at DESC LIMIT 5) newest), '') AS tokens,
-       COALESCE((SELECT NULLIF(display_name, '') FROM users WHERE id = $2), $2::text) AS caller_name";
+       COALESCE($6::text, (SELECT NULLIF(display_name, '') FROM users WHERE id = $2), $2::text) AS caller_name");
 
-/// Keeps the refused attempt for the call history.
+/// Keeps the refused attempt for the call history, and makes the caller a
+/// `users` row as the failed insert would have.
 async fn record_busy(connection: &Connection, params: Vec<ParameterValue>) {
     let recorded = db::execute(
         connection,
-        "INSERT INTO calls (id, caller_id, callee_id, call_type, status, livekit_room_name, ended_at, end_reason)
-         VALUES ($1, $2, $3, $4, 'busy', $5, now(), 'busy')",
+        concat!(
+            "WITH ",
+            upsert_cte!("$2", "$6"),
+            "
+INSERT INTO calls (id, caller_id, callee_id, call_type, status, livekit_room_name, ended_at, end_reason)
+VALUES ($1, $2, $3, $4, 'busy', $5, now(), 'busy')"
+        ),
         params,
     )
     .await;

@@ -2,9 +2,10 @@
 //!
 //! A host has at most one open broadcast (a partial unique index); a second
 //! start answers 409 ALREADY_LIVE with the open session's id, so the app can
-//! resume or end it.
+//! resume or end it. The insert also makes the host a `users` row
+//! (`component_kit::users`).
 
-use component_kit::{auth, db, serve, tokens, Failure, Incoming, Reply};
+use component_kit::{auth, db, serve, tokens, upsert_cte, users, Failure, Incoming, Reply};
 use domain::access::admit_to_session;
 use domain::access::SessionFacts;
 use domain::errors::{ApiError, ErrorCode};
@@ -21,7 +22,8 @@ async fn handle(request: Request) -> impl IntoResponse {
 }
 
 async fn start(incoming: Incoming) -> Result<Reply, Failure> {
-    let host = auth::user(&incoming).await?;
+    let signed_in = auth::signed_in(&incoming).await?;
+    let host = signed_in.id;
     let start = StartSession::parse(&incoming.body)?;
     let now = component_kit::clock::now_unix();
     let session_id = uuid::Uuid::new_v4();
@@ -30,14 +32,21 @@ async fn start(incoming: Incoming) -> Result<Reply, Failure> {
     let title = start.title.clone().map_or(ParameterValue::DbNull, ParameterValue::Str);
     let inserted = db::query(
         &connection,
-        "WITH session AS (
-             INSERT INTO live_sessions (id, creator_id, type, access, price_coins, title, livekit_room_name)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             RETURNING id, creator_id, floor(extract(epoch FROM created_at))::bigint AS created_at
-         )
-         SELECT session.id::text AS id, session.created_at,
-                COALESCE(NULLIF(u.display_name, ''), session.creator_id::text) AS display_name
-         FROM session LEFT JOIN users u ON u.id = session.creator_id",
+        // The host's name: the token's, else the stored one (as it was before
+        // `signed_in`), else the id.
+        concat!(
+            "WITH ",
+            upsert_cte!("$2", "$8"),
+            ",
+session AS (
+    INSERT INTO live_sessions (id, creator_id, type, access, price_coins, title, livekit_room_name)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    RETURNING id, creator_id, floor(extract(epoch FROM created_at))::bigint AS created_at
+)
+SELECT session.id::text AS id, session.created_at,
+       COALESCE($8::text, NULLIF(u.display_name, ''), session.creator_id::text) AS display_name
+FROM session LEFT JOIN users u ON u.id = session.creator_id"
+        ),
         vec![
             db::uuid(session_id),
             db::uuid(host.0),
@@ -46,6 +55,7 @@ async fn start(incoming: Incoming) -> Result<Reply, Failure> {
             ParameterValue::Int32(i32::try_from(start.price_coins).unwrap_or(i32::MAX)),
             title,
             ParameterValue::Str(room_name.clone()),
+            users::display_name(&signed_in),
         ],
     )
     .await;

@@ -2,10 +2,11 @@
 //!
 //! One upsert keyed by the token: a device belongs to whoever signed in on it
 //! last, so a re-registration by another user moves the token to them (the
-//! previous user must not be rung on a device they left). The answer never
-//! echoes the token.
+//! previous user must not be rung on a device they left). The same statement
+//! makes the user a `users` row (`component_kit::users`), so others can call
+//! them. The answer never echoes the token.
 
-use component_kit::{auth, db, serve, Failure, Incoming, Reply};
+use component_kit::{auth, db, serve, upsert_cte, users, Failure, Incoming, Reply};
 use domain::push::PushRegistration;
 use serde_json::json;
 use spin_sdk::http::{IntoResponse, Method, Request};
@@ -18,19 +19,25 @@ async fn handle(request: Request) -> impl IntoResponse {
 }
 
 async fn register(incoming: Incoming) -> Result<Reply, Failure> {
-    let user = auth::user(&incoming).await?;
+    let user = auth::signed_in(&incoming).await?;
     let registration = PushRegistration::parse(&incoming.body)?;
     let connection = db::connect().await?;
     let rows = db::query(
         &connection,
-        "INSERT INTO push_tokens (token, user_id, platform) VALUES ($1, $2, $3)
-         ON CONFLICT (token) DO UPDATE
-         SET user_id = EXCLUDED.user_id, platform = EXCLUDED.platform, updated_at = now()
-         RETURNING floor(extract(epoch FROM updated_at))::bigint AS updated_at",
+        concat!(
+            "WITH ",
+            upsert_cte!("$2", "$4"),
+            "
+INSERT INTO push_tokens (token, user_id, platform) VALUES ($1, $2, $3)
+ON CONFLICT (token) DO UPDATE
+SET user_id = EXCLUDED.user_id, platform = EXCLUDED.platform, updated_at = now()
+RETURNING floor(extract(epoch FROM updated_at))::bigint AS updated_at"
+        ),
         vec![
             ParameterValue::Str(registration.token),
-            db::uuid(user.0),
+            db::uuid(user.id.0),
             ParameterValue::Str(registration.platform.as_str().to_owned()),
+            users::display_name(&user),
         ],
     )
     .await?;
