@@ -59,3 +59,11 @@ async fn the_document_is_served() {
     assert_eq!(served, std::fs::read_to_string(e2e::paths::repo_root().join("openapi.yaml")).unwrap());
     app.stop().await;
 }
+
+/// A 405 carries `Allow` (RFC 9110 §15.5.6): the shared error answer says so,
+/// and `tests/answers.rs` checks it equals each path's operations here.
+#[test]
+fn the_error_answer_documents_allow() {
+    let allow = &document()["components"]["responses"]["Error"]["headers"]["Allow"];
+    assert!(allow["description"].as_str().is_some_and(|text| text.contains("METHOD_NOT_ALLOWED")), "{allow}");
+}

@@ -17,8 +17,11 @@ export type TokenAnswer = Schemas["TokenAnswer"];
 export type Health = Schemas["Health"];
 
 /** The operations the app calls. The others are for LiveKit (the webhook),
- * the scheduler (the sweep) and tooling (the document itself). */
-export type AppOperation = Exclude<keyof operations, "openapi" | "livekitWebhook" | "cleanupOrphans">;
+ * the scheduler (the sweep), tooling (the document itself) and probes (HEAD). */
+export type AppOperation = Exclude<
+  keyof operations,
+  "openapi" | "openapiHead" | "healthHead" | "livekitWebhook" | "cleanupOrphans"
+>;
 
 type JsonContent<R> = R extends { content: { "application/json": infer Body } } ? Body : never;
 

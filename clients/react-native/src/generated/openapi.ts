@@ -13,7 +13,7 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        head: operations["openapiHead"];
         patch?: never;
         trace?: never;
     };
@@ -29,7 +29,7 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        head: operations["healthHead"];
         patch?: never;
         trace?: never;
     };
@@ -277,6 +277,8 @@ export interface components {
             headers: {
                 /** @description Seconds, for RATE_LIMITED and SERVICE_UNAVAILABLE. */
                 "Retry-After"?: number;
+                /** @description For METHOD_NOT_ALLOWED (405): the methods the path takes, comma-separated, e.g. `GET, HEAD`. */
+                Allow?: string;
                 [name: string]: unknown;
             };
             content: {
@@ -330,6 +332,25 @@ export interface operations {
             504: components["responses"]["Timeout"];
         };
     };
+    openapiHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description As `GET`, without the body. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            504: components["responses"]["Timeout"];
+        };
+    };
     health: {
         parameters: {
             query?: never;
@@ -356,6 +377,32 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Health"];
                 };
+            };
+            504: components["responses"]["Timeout"];
+        };
+    };
+    healthHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description As `GET`, without the body: the service and its database answer. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description As `GET`, without the body: the database does not answer. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             504: components["responses"]["Timeout"];
         };
