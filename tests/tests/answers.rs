@@ -2,18 +2,24 @@
 //! chunked body, which costs a delayed ACK on Spin), `x-request-id`, and for
 //! errors the JSON contract. Unknown paths reach the catch-all component, so
 //! they get `NOT_FOUND` on Spin too, where the runtime's own 404 is empty.
+//! A method a route does not take gets 405 with `Allow` (RFC 9110 §15.5.6),
+//! the route's methods in `openapi.yaml`.
+
+use std::collections::BTreeMap;
 
 use e2e::app::App;
 use e2e::users::{bearer, new_user};
 use serde_json::Value;
 
-/// One request of the table below: method, path, `Authorization`, body, expected status.
+/// One request of the table below: method, path, `Authorization`, body,
+/// expected status, and the expected `Allow` (only a 405 has one).
 struct Case {
     method: &'static str,
     path: String,
     authorization: Option<String>,
     body: String,
     status: u16,
+    allow: Option<Vec<String>>,
 }
 
 fn case(method: &'static str, path: &str, authorization: Option<&str>, body: &str, status: u16) -> Case {
@@ -23,7 +29,30 @@ fn case(method: &'static str, path: &str, authorization: Option<&str>, body: &st
         authorization: authorization.map(str::to_owned),
         body: body.to_owned(),
         status,
+        allow: None,
     }
+}
+
+/// Every path of `openapi.yaml` and its operations' methods (upper case, sorted).
+fn documented_methods() -> BTreeMap<String, Vec<String>> {
+    const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+    let text = std::fs::read_to_string(e2e::paths::repo_root().join("openapi.yaml")).unwrap();
+    let document: Value = serde_norway::from_str(&text).unwrap();
+    let paths = document["paths"].as_object().unwrap();
+    paths
+        .iter()
+        .map(|(path, item)| {
+            let mut methods: Vec<String> = item
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter(|key| METHODS.contains(&key.as_str()))
+                .map(|method| method.to_uppercase())
+                .collect();
+            methods.sort();
+            (path.clone(), methods)
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,6 +60,8 @@ async fn every_route_answers_with_content_length_and_never_chunked() {
     let app = App::start_with(&[("cron_secret", "sweep-secret")]).await;
     let host = new_user();
     let viewer = new_user();
+    // Never signed in: no row, no device, whoever creates users.
+    let stranger = new_user();
     let started = app.post("/live-session-start", Some(&bearer(host)), r#"{"type":"video_live"}"#).await;
     assert_eq!(started.status, 201, "{:?}", started.body);
     let session = started.body["session"]["id"].as_str().unwrap().to_owned();
@@ -53,15 +84,19 @@ async fn every_route_answers_with_content_length_and_never_chunked() {
         case("POST", "/push-token-register", Some(&viewer_bearer), r#"{"token":"ExponentPushToken[a]","platform":"ios"}"#, 200),
         case("POST", "/cleanup-orphans", Some("Bearer sweep-secret"), "{}", 200),
         case("POST", "/live-session-end", Some(&host_bearer), &format!(r#"{{"sessionId":"{session}"}}"#), 200),
-        case("POST", "/call-initiate", Some(&viewer_bearer), &format!(r#"{{"calleeId":"{host}","callType":"audio"}}"#), 404),
+        case("POST", "/call-initiate", Some(&viewer_bearer), &format!(r#"{{"calleeId":"{stranger}","callType":"audio"}}"#), 404),
         case("POST", "/call-action", Some(&viewer_bearer), r#"{"callId":"nope"}"#, 400),
         case("POST", "/livekit-webhook", Some("not-a-jwt"), "{}", 401),
         case("POST", "/no/such/route", None, "{}", 404),
         case("DELETE", "/", None, "", 404),
     ];
-    // Every route, wrongly: no bearer, or a method it does not take.
+    // Every route, wrongly: no bearer, and each method it does not take.
+    let documented = documented_methods();
     for route in routes.iter().filter(|route| !route.ends_with("...")) {
-        cases.push(case("PATCH", route, None, "", 405));
+        let methods = &documented[route];
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"].into_iter().filter(|method| !methods.iter().any(|m| m == method)) {
+            cases.push(Case { allow: Some(methods.clone()), ..case(method, route, None, "", 405) });
+        }
     }
 
     for case in cases {
@@ -87,6 +122,12 @@ async fn every_route_answers_with_content_length_and_never_chunked() {
             .parse()
             .unwrap();
         assert_eq!(headers.get("x-request-id").and_then(|v| v.to_str().ok()), Some("contract-1"), "{what}");
+        let allow = headers.get("allow").map(|value| {
+            let mut methods: Vec<String> = value.to_str().unwrap().split(", ").map(str::to_owned).collect();
+            methods.sort();
+            methods
+        });
+        assert_eq!(allow, case.allow, "{what}: Allow");
         let body = response.bytes().await.unwrap();
         if case.method != "HEAD" {
             assert_eq!(body.len(), length, "{what}");

@@ -72,7 +72,9 @@ where
     let path = parts.uri.path().to_owned();
     let method = parts.method.clone();
     let user = Rc::new(Cell::new(None));
-    let outcome = if !methods.is_empty() && !methods.contains(&parts.method) {
+    // RFC 9110 §15.5.6: a 405 must list the methods the resource takes.
+    let allow = (!methods.is_empty() && !methods.contains(&parts.method)).then(|| allow_header(methods));
+    let outcome = if allow.is_some() {
         Err(Failure::from(ErrorCode::MethodNotAllowed))
     } else {
         match Limited::new(body, MAX_BODY_BYTES).collect().await {
@@ -94,7 +96,7 @@ where
     let (status, body, retry_after, error_code, detail) = match outcome {
         Ok(Reply { status, raw: Some((content_type, text)), .. }) => {
             log_request(component, &request_id, &method, &path, status, started, None, None, user.get());
-            return respond(status, content_type, Bytes::from(text), None, &request_id);
+            return respond(status, content_type, Bytes::from(text), None, None, &request_id);
         }
         Ok(reply) => (reply.status, reply.body, None, None, None),
         Err(failure) => (
@@ -122,7 +124,7 @@ where
         .await;
     }
     log_request(component, &request_id, &method, &path, status, started, error_code, detail, user.get());
-    respond(status, "application/json; charset=utf-8", Bytes::from(body.to_string()), retry_after, &request_id)
+    respond(status, "application/json; charset=utf-8", Bytes::from(body.to_string()), retry_after, allow.as_deref(), &request_id)
 }
 
 /// The one log line of a request.
@@ -161,7 +163,15 @@ fn log_request(
 /// The answer, always with `content-length`: without it Spin sends the body
 /// chunked, and the chunked terminator is a small last write that waits for
 /// the client's delayed ACK on a kept-alive connection (Spin leaves Nagle on).
-fn respond(status: StatusCode, content_type: &'static str, bytes: Bytes, retry_after: Option<u32>, request_id: &str) -> http::Response<Full<Bytes>> {
+/// `allow` is the `Allow` header of a 405.
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    bytes: Bytes,
+    retry_after: Option<u32>,
+    allow: Option<&str>,
+    request_id: &str,
+) -> http::Response<Full<Bytes>> {
     let mut builder = http::Response::builder()
         .status(status)
         .header("content-type", content_type)
@@ -173,10 +183,19 @@ fn respond(status: StatusCode, content_type: &'static str, bytes: Bytes, retry_a
     if let Some(seconds) = retry_after {
         builder = builder.header("retry-after", seconds.to_string());
     }
+    if let Some(methods) = allow {
+        builder = builder.header("allow", methods);
+    }
     builder
         .body(Full::new(bytes.clone()))
-        // Invariant: every header above is a valid static name with a valid value.
+        // Invariant: every header above is a valid static name with a valid value
+        // (method names are tokens, so their list is a valid value too).
         .unwrap_or_else(|_| http::Response::new(Full::new(bytes)))
+}
+
+/// The `Allow` value for `methods`: their names, comma-separated, in the given order.
+fn allow_header(methods: &[Method]) -> String {
+    methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ")
 }
 
 /// The caller's `x-request-id` when it is short and plain, else a new uuid.
