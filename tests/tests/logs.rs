@@ -50,3 +50,48 @@ async fn every_line_is_json_with_the_request_id_and_no_secrets() {
     assert!(!text.contains(AUTH_SECRET) && !text.contains("nonsense"), "no secret or presented token in the logs");
     app.stop().await;
 }
+
+/// The host's lines and the components' lines share one schema, so a log
+/// pipeline needs one parser: `level`, `component`, `msg`, `requestId` as
+/// strings, `status` and `durationMs` as numbers; and a request the caller
+/// sent without an id gets the same new one on both sides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_and_component_lines_share_one_schema() {
+    if e2e::host::skipped_on_spin("reads our host's own log lines") {
+        return;
+    }
+    let component_logs = MemoryOutputPipe::new(16 << 20);
+    let captured = component_logs.clone();
+    let host_logs = devhost::log::capture();
+    let app = App::start_adjusting(&[], move |options| {
+        options.runtime.guest_output = GuestOutput::CaptureStderr(captured);
+        options.http.log_requests = true;
+    })
+    .await;
+    let answer = app.post("/get-livekit-token", Some("Bearer nonsense"), "{}").await;
+    let request_id = answer.header("x-request-id").unwrap().to_owned();
+
+    let component_text = String::from_utf8(component_logs.contents().to_vec()).unwrap();
+    let component_line: serde_json::Value = component_text
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|line| line["requestId"] == request_id.as_str())
+        .expect("the component logged the request");
+    let host_line: serde_json::Value = host_logs
+        .lines()
+        .iter()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|line| line["requestId"] == request_id.as_str() && line["msg"] == "request")
+        .expect("the host logged the request with the same id");
+    for line in [&component_line, &host_line] {
+        for field in ["level", "component", "msg", "requestId", "method", "path"] {
+            assert!(line[field].is_string(), "{field} in {line}");
+        }
+        assert!(line["status"].is_u64() && line["durationMs"].is_number(), "{line}");
+        assert_eq!(line["status"], 401, "{line}");
+        assert_eq!(line["level"], "warn", "{line}");
+        assert_eq!(line["component"], "get-livekit-token", "{line}");
+    }
+    assert_eq!(host_line["source"], "devhost");
+    app.stop().await;
+}

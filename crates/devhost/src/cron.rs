@@ -134,7 +134,7 @@ impl CronJob {
         let outcome = self.invoke(runtime).await;
         if let Err(reason) = &outcome {
             self.failures.fetch_add(1, Ordering::Relaxed);
-            log::event("error", "cron run failed", &[("component", &self.component), ("error", reason)]);
+            log::event("error", "cron run failed", &[("component", self.component.as_str().into()), ("error", reason.as_str().into())]);
         }
         outcome
     }
@@ -178,7 +178,7 @@ impl CronJob {
             while running.try_join_next().is_some() {}
             next = self.schedule.run_after(fired_at);
         }
-        log::event("warn", "cron schedule has no future run", &[("component", &self.component)]);
+        log::event("warn", "cron schedule has no future run", &[("component", self.component.as_str().into())]);
         while running.join_next().await.is_some() {}
     }
 }

@@ -103,7 +103,7 @@ impl HttpTrigger {
                 )),
                 Err(error) => {
                     let reason = format!("component {id:?} does not export a wasi:http handler: {error}");
-                    log::event("error", &reason, &[("component", id)]);
+                    log::event("error", &reason, &[("component", id.as_str().into())]);
                     Handler::Broken(reason)
                 }
             };
@@ -126,7 +126,7 @@ impl HttpTrigger {
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {
-                        log::event("warn", "accept failed", &[("error", &error.to_string())]);
+                        log::event("warn", "accept failed", &[("error", error.to_string().into())]);
                         tokio::time::sleep(Duration::from_millis(10)).await;
                         continue;
                     }
@@ -151,44 +151,55 @@ impl HttpTrigger {
     }
 
     /// Answers one request. Never fails: every failure becomes an answer.
-    pub async fn handle(&self, request: Request<Incoming>, client_addr: SocketAddr) -> Response<ResponseBody> {
+    pub async fn handle(&self, mut request: Request<Incoming>, client_addr: SocketAddr) -> Response<ResponseBody> {
         let started = Instant::now();
         let method = request.method().to_string();
         let path = request.uri().path().to_owned();
-        let (response, component) = self.dispatch(request, client_addr).await;
+        let context = answers::RequestContext::of(request.headers());
+        // The component keeps a caller's id and makes one otherwise; giving
+        // it ours makes the host's line and the component's lines agree.
+        if let Ok(request_id) = http::HeaderValue::from_str(&context.request_id) {
+            request.headers_mut().insert("x-request-id", request_id);
+        }
+        let (response, component) = self.dispatch(request, client_addr, &context).await;
         if !self.limits.log_requests {
             return response;
         }
-        let status = response.status().as_u16().to_string();
-        let millis = format!("{:.3}", started.elapsed().as_secs_f64() * 1000.0);
+        let status = response.status().as_u16();
+        let level = if status >= 500 { "error" } else if status >= 400 { "warn" } else { "info" };
         log::event(
-            "info",
+            level,
             "request",
             &[
-                ("method", &method),
-                ("path", &path),
-                ("component", component.unwrap_or("-")),
-                ("status", &status),
-                ("duration_ms", &millis),
+                ("requestId", context.request_id.as_str().into()),
+                ("method", method.into()),
+                ("path", path.into()),
+                ("component", component.unwrap_or("devhost").into()),
+                ("status", status.into()),
+                ("durationMs", (started.elapsed().as_secs_f64() * 1000.0).into()),
             ],
         );
         response
     }
 
-    async fn dispatch(&self, request: Request<Incoming>, client_addr: SocketAddr) -> (Response<ResponseBody>, Option<&str>) {
+    async fn dispatch(
+        &self,
+        request: Request<Incoming>,
+        client_addr: SocketAddr,
+        context: &answers::RequestContext,
+    ) -> (Response<ResponseBody>, Option<&str>) {
         let Some(route) = self.router.route(request.uri().path()) else {
             // As Spin: an unrouted path is an empty 404 (the app adds a
             // catch-all `/...` route for anything better).
             return (empty(StatusCode::NOT_FOUND), None);
         };
         let component = route.component;
-        let context = answers::RequestContext::of(request.headers());
         let handler = match self.handlers.get(component) {
             Some(Handler::Ready(handler)) => handler,
-            Some(Handler::Broken(reason)) => return (internal_error(&context, component, reason), Some(component)),
-            None => return (internal_error(&context, component, "route has no handler"), Some(component)),
+            Some(Handler::Broken(reason)) => return (internal_error(context, component, reason), Some(component)),
+            None => return (internal_error(context, component, "route has no handler"), Some(component)),
         };
-        let request = match self.prepare(request, &route, client_addr, &context).await {
+        let request = match self.prepare(request, &route, client_addr, context).await {
             Ok(request) => request,
             Err(response) => return (response, Some(component)),
         };
@@ -196,10 +207,14 @@ impl HttpTrigger {
         let answer = tokio::time::timeout(self.limits.request_timeout, invoke(handler, component, request)).await;
         let response = match answer {
             Ok(Ok(response)) => response.map(|body| HoldUntilDone { body, _slot: slot }.boxed_unsync()),
-            Ok(Err(failure)) => internal_error(&context, component, &failure),
+            Ok(Err(failure)) => internal_error(context, component, &failure),
             Err(_) => {
-                log::event("error", "request timed out", &[("component", component)]);
-                answers::render(HostError::Timeout, &context)
+                log::event(
+                    "error",
+                    "request timed out",
+                    &[("component", component.into()), ("requestId", context.request_id.as_str().into())],
+                );
+                answers::render(HostError::Timeout, context)
             }
         };
         (response, Some(component))
@@ -364,7 +379,7 @@ impl HandlerState for ComponentState {
         log::event(
             "error",
             "component instance failed",
-            &[("component", &self.component.id), ("error", &format!("{error:?}"))],
+            &[("component", self.component.id.as_str().into()), ("error", format!("{error:?}").into())],
         );
     }
 }
@@ -431,6 +446,14 @@ fn empty(status: StatusCode) -> Response<ResponseBody> {
 }
 
 fn internal_error(context: &answers::RequestContext, component: &str, detail: &str) -> Response<ResponseBody> {
-    log::event("error", "component failed", &[("component", component), ("error", detail)]);
+    log::event(
+        "error",
+        "component failed",
+        &[
+            ("component", component.into()),
+            ("requestId", context.request_id.as_str().into()),
+            ("error", detail.into()),
+        ],
+    );
     answers::render(HostError::Internal, context)
 }

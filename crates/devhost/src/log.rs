@@ -1,18 +1,24 @@
 //! One JSON object per line on stderr: what the host did, for people and
-//! for log collectors alike.
+//! for log collectors alike. The fields are the components' own (`level`,
+//! `component`, `msg`, `requestId`, numbers as numbers, camelCase), so one
+//! parser reads both; `source: "devhost"` and `ts` tell the host's apart.
 
 use std::io::Write as _;
 use std::sync::{Arc, Mutex, Weak};
 
-/// Writes one log line with `level`, `msg` and extra string fields.
-pub fn event(level: &str, message: &str, fields: &[(&str, &str)]) {
+use serde_json::Value;
+
+/// Writes one log line with `level`, `msg` and extra fields; a line that
+/// names no `component` is the host's own (`"component": "devhost"`).
+pub fn event(level: &str, message: &str, fields: &[(&str, Value)]) {
     let mut line = serde_json::Map::new();
     line.insert("ts".into(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true).into());
     line.insert("level".into(), level.into());
     line.insert("source".into(), "devhost".into());
+    line.insert("component".into(), "devhost".into());
     line.insert("msg".into(), message.into());
     for (key, value) in fields {
-        line.insert((*key).into(), (*value).into());
+        line.insert((*key).into(), value.clone());
     }
     let text = serde_json::Value::Object(line).to_string();
     copy_to_captures(&text);
@@ -65,7 +71,7 @@ mod tests {
     #[test]
     fn a_capture_sees_lines_logged_while_it_lives() {
         let capture = capture();
-        event("info", "captured line", &[("field", "value")]);
+        event("info", "captured line", &[("field", "value".into())]);
         let lines = capture.lines();
         let line = lines
             .iter()

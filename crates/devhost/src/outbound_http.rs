@@ -227,7 +227,7 @@ impl WasiHttpHooks for OutboundHttp {
             crate::log::event(
                 "warn",
                 "outbound request denied",
-                &[("component", &self.component), ("destination", &format!("{scheme}://{host}:{port}"))],
+                &[("component", self.component.as_str().into()), ("destination", format!("{scheme}://{host}:{port}").into())],
             );
             return Box::new(async { Err(ErrorCode::HttpRequestDenied.into()) });
         }

@@ -258,7 +258,7 @@ async fn connect(
                 crate::log::event(
                     "error",
                     "postgres TLS handshake failed",
-                    &[("address", &redact_password(address)), ("error", &reason)],
+                    &[("address", redact_password(address).into()), ("error", reason.as_str().into())],
                 );
             }
             return Err(GuestError::ConnectionFailed(reason));
