@@ -206,7 +206,7 @@ impl HttpTrigger {
         let slot = self.runtime.slot().await;
         let answer = tokio::time::timeout(self.limits.request_timeout, invoke(handler, component, request)).await;
         let response = match answer {
-            Ok(Ok(response)) => response.map(|body| HoldUntilDone { body, _slot: slot }.boxed_unsync()),
+            Ok(Ok(response)) => response.map(|body| Guarded { body, _guard: slot }.boxed_unsync()),
             Ok(Err(failure)) => internal_error(context, component, &failure),
             Err(_) => {
                 log::event(
@@ -321,9 +321,9 @@ async fn invoke(
                 };
                 let (done_tx, done_rx) = oneshot::channel();
                 let response = response.map(|body| {
-                    NotifyOnDrop {
+                    Guarded {
                         body: body.map_err(|code| std::io::Error::other(format!("{code:?}"))),
-                        done: Some(done_tx),
+                        _guard: DoneSignal(Some(done_tx)),
                     }
                     .boxed_unsync()
                 });
@@ -384,57 +384,38 @@ impl HandlerState for ComponentState {
     }
 }
 
-/// A body that tells the instance when hyper is done with it.
-struct NotifyOnDrop<B> {
+/// A body that keeps `_guard` alive until hyper is done with it: the
+/// request's instance slot, or the signal that lets the instance finish.
+struct Guarded<B, G> {
     body: B,
-    done: Option<oneshot::Sender<()>>,
+    _guard: G,
 }
 
-impl<B> Drop for NotifyOnDrop<B> {
+impl<B: http_body::Body + Unpin, G: Unpin> http_body::Body for Guarded<B, G> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Tells the instance, when dropped with the body, that hyper has read it.
+struct DoneSignal(Option<oneshot::Sender<()>>);
+
+impl Drop for DoneSignal {
     fn drop(&mut self) {
-        if let Some(done) = self.done.take() {
+        if let Some(done) = self.0.take() {
             let _ = done.send(());
         }
-    }
-}
-
-impl<B: http_body::Body + Unpin> http_body::Body for NotifyOnDrop<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
-
-/// A body that holds the request's instance slot until it is read.
-struct HoldUntilDone<B> {
-    body: B,
-    _slot: tokio::sync::OwnedSemaphorePermit,
-}
-
-impl<B: http_body::Body + Unpin> http_body::Body for HoldUntilDone<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
     }
 }
 
