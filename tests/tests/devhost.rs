@@ -301,6 +301,28 @@ async fn bodies_over_the_limit_get_413() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_request_body_gets_400_json() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    if e2e::host::skipped_on_spin("our host's own JSON answer to a body it cannot read") {
+        return;
+    }
+    let (host, _manifest) = probe_host(&[], &[]).await;
+    let address = host.base_url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let request = format!(
+        "POST /echo HTTP/1.1\r\nhost: {address}\r\naccept-language: en\r\nx-request-id: broken-1\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("x-request-id: broken-1"), "{answer}");
+    assert!(answer.contains(r#""errorCode":"INVALID_REQUEST""#) && answer.contains("Invalid request"), "{answer}");
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_past_the_request_timeout_gets_504_json() {
     if e2e::host::skipped_on_spin("sets our host's request timeout") {
         return;

@@ -229,6 +229,7 @@ impl HttpTrigger {
         context: &answers::RequestContext,
     ) -> Result<Request<Full<Bytes>>, Response<ResponseBody>> {
         let too_large = || answers::render(HostError::PayloadTooLarge, context);
+        let invalid = || answers::render(HostError::InvalidRequest, context);
         let declared = request
             .headers()
             .get(http::header::CONTENT_LENGTH)
@@ -241,8 +242,8 @@ impl HttpTrigger {
         let body = match Limited::new(body, self.limits.max_body_bytes).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(error) if error.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-            // The client went away or sent a broken body: nobody reads this.
-            Err(_) => return Err(empty(StatusCode::BAD_REQUEST)),
+            // The client sent a broken body (or went away).
+            Err(_) => return Err(invalid()),
         };
         let host = parts
             .headers
@@ -252,7 +253,7 @@ impl HttpTrigger {
             .to_owned();
         let path_and_query = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/").to_owned();
         let full_url = format!("http://{host}{path_and_query}");
-        parts.uri = full_url.parse().map_err(|_| empty(StatusCode::BAD_REQUEST))?;
+        parts.uri = full_url.parse().map_err(|_| invalid())?;
         let mut headers = vec![
             ("spin-full-url", full_url.clone()),
             ("spin-path-info", route.path_info.clone()),
@@ -271,7 +272,7 @@ impl HttpTrigger {
         for (name, value) in headers {
             // Insert replaces, so a client cannot spoof these headers.
             let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) else {
-                return Err(empty(StatusCode::BAD_REQUEST));
+                return Err(invalid());
             };
             parts.headers.insert(name, value);
         }
