@@ -6,9 +6,27 @@ use crate::{config, Failure};
 
 /// Opens a connection to variable `database_url`, verifying TLS against the
 /// system roots plus the PEM certificate in `database_ca_root` when it is set;
-/// unreachable (a failed TLS handshake included) → SERVICE_UNAVAILABLE.
+/// unreachable (a failed TLS handshake included) → SERVICE_UNAVAILABLE;
+/// refused by `allowed_outbound_hosts` → INTERNAL_ERROR, after one log line.
 pub async fn connect() -> Result<Connection, Failure> {
-    let address = config::required("database_url").await?;
+    open().await.map_err(|failure| match failure {
+        ConnectFailure::Misconfigured(reason) => Failure::internal(format!("database connect: {reason}")),
+        ConnectFailure::Other(failure) => failure,
+    })
+}
+
+/// Why [`open`] has no connection.
+pub enum ConnectFailure {
+    /// The allow-list refused `database_url`'s address: a configuration error
+    /// (it disagrees with `database_host`), already logged. Retrying cannot help.
+    Misconfigured(String),
+    /// Postgres is unreachable (SERVICE_UNAVAILABLE), or a variable is missing.
+    Other(Failure),
+}
+
+/// [`connect`], telling a refused address apart, for `/health`.
+pub async fn open() -> Result<Connection, ConnectFailure> {
+    let address = config::required("database_url").await.map_err(ConnectFailure::Other)?;
     let opened = match config::optional("database_ca_root").await {
         // Spin has no host-side Postgres TLS setting: only the guest can hand
         // it a root certificate, through a connection builder.
@@ -16,11 +34,22 @@ pub async fn connect() -> Result<Connection, Failure> {
             let options = OpenOptions {
                 ca_root: Some(Certificate::Text(pem)),
             };
-            Connection::open_with_options(address, options).await
+            Connection::open_with_options(address.clone(), options).await
         }
-        None => Connection::open(address).await,
+        None => Connection::open(address.clone()).await,
     };
-    opened.map_err(|error| Failure::unavailable(format!("database connect: {}", describe(&error))))
+    opened.map_err(|error| match &error {
+        // Spin and our host refuse an address outside `allowed_outbound_hosts`
+        // with these words, before any network traffic.
+        Error::PgError(PgError::ConnectionFailed(text)) if text.ends_with("is not permitted") => {
+            let destination = crate::outbound::origin(&address);
+            crate::outbound::log_misconfigured(&destination, "database_url and database_host must agree");
+            ConnectFailure::Misconfigured(format!(
+                "{destination} is not in allowed_outbound_hosts: database_url and database_host must agree"
+            ))
+        }
+        _ => ConnectFailure::Other(Failure::unavailable(format!("database connect: {}", describe(&error)))),
+    })
 }
 
 /// Runs `statement` and collects its rows.

@@ -32,7 +32,14 @@ impl Transport for SpinTransport {
         let headers = [("content-type", "application/json"), ("authorization", request.authorization.as_str())];
         match crate::outbound::post(&request.url, &headers, request.body.clone(), timeout, MAX_ANSWER_BYTES).await {
             Ok((status, body)) => TransportResult::Answered { status, body },
-            Err(reason) => TransportResult::NoAnswer(reason),
+            Err(crate::outbound::Unanswered::Denied) => {
+                crate::outbound::log_misconfigured(
+                    &crate::outbound::origin(&request.url),
+                    "livekit_api_url is its own allow-list entry: the component's allowed_outbound_hosts must name it",
+                );
+                TransportResult::NoAnswer(crate::outbound::Unanswered::Denied.to_string())
+            }
+            Err(reason) => TransportResult::NoAnswer(reason.to_string()),
         }
     }
 

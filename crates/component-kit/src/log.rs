@@ -2,7 +2,7 @@
 //! Every line of a request carries its request id. Never log tokens, secrets
 //! or JWTs.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
 
@@ -14,20 +14,30 @@ thread_local! {
     // this is set around every poll of a request's future, never for the
     // instance's lifetime.
     static REQUEST_ID: RefCell<Option<Rc<str>>> = const { RefCell::new(None) };
+    // The component serving that request, polled the same way.
+    static COMPONENT: Cell<Option<&'static str>> = const { Cell::new(None) };
 }
 
-/// Runs `future` so that every line it logs carries `request_id`, even while
-/// other requests of the same instance interleave with it.
-pub async fn with_request_id<F: Future>(request_id: &str, future: F) -> F::Output {
+/// Runs `future` so that every line it logs carries `request_id`, and
+/// [`component`] answers `component`, even while other requests of the same
+/// instance interleave with it.
+pub async fn with_request_id<F: Future>(component: &'static str, request_id: &str, future: F) -> F::Output {
     let request_id: Rc<str> = Rc::from(request_id);
     let mut future = std::pin::pin!(future);
     std::future::poll_fn(|cx| {
         let outer = REQUEST_ID.with(|current| current.replace(Some(request_id.clone())));
+        let outer_component = COMPONENT.with(|current| current.replace(Some(component)));
         let poll = future.as_mut().poll(cx);
         REQUEST_ID.with(|current| *current.borrow_mut() = outer);
+        COMPONENT.with(|current| current.set(outer_component));
         poll
     })
     .await
+}
+
+/// The component whose request is being polled, if any.
+pub fn component() -> Option<&'static str> {
+    COMPONENT.with(Cell::get)
 }
 
 /// Writes one log line with `level`, `component`, `msg`, the request id (if

@@ -8,28 +8,69 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full, Limited};
 use spin_sdk::http::Request;
 
+/// Why a POST has no answer.
+#[derive(Debug)]
+pub enum Unanswered {
+    /// The component's `allowed_outbound_hosts` refused the destination: a
+    /// configuration error, not an outage (Spin and our host answer
+    /// wasi:http `HttpRequestDenied`).
+    Denied,
+    /// Connection failure, timeout, answer too large.
+    Failed(String),
+}
+
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unanswered::Denied => formatter.write_str("destination not allowed by allowed_outbound_hosts"),
+            Unanswered::Failed(reason) => formatter.write_str(reason),
+        }
+    }
+}
+
 /// POSTs `body` with `headers` to `url`, giving up after `timeout`; reads at
-/// most `max_answer_bytes` of the answer. `Err` says why there is no answer
-/// (refused by the allow-list, connection failure, timeout, answer too large).
-pub async fn post(url: &str, headers: &[(&str, &str)], body: Vec<u8>, timeout: Duration, max_answer_bytes: usize) -> Result<(u16, Vec<u8>), String> {
+/// most `max_answer_bytes` of the answer. `Err` says why there is no answer.
+pub async fn post(url: &str, headers: &[(&str, &str)], body: Vec<u8>, timeout: Duration, max_answer_bytes: usize) -> Result<(u16, Vec<u8>), Unanswered> {
     let mut builder = Request::post(url);
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
-    let outgoing = builder.body(Full::new(bytes::Bytes::from(body))).map_err(|e| format!("cannot build the request: {e}"))?;
+    let outgoing = builder.body(Full::new(bytes::Bytes::from(body))).map_err(|e| Unanswered::Failed(format!("cannot build the request: {e}")))?;
     let exchange = async {
-        let response = spin_sdk::http::send(outgoing).await.map_err(|e| format!("{e:?}"))?;
+        let response = spin_sdk::http::send(outgoing).await.map_err(|error| match error {
+            spin_sdk::wasip3::http::types::ErrorCode::HttpRequestDenied => Unanswered::Denied,
+            other => Unanswered::Failed(format!("{other:?}")),
+        })?;
         let status = response.status().as_u16();
         let answer = Limited::new(response.into_body(), max_answer_bytes)
             .collect()
             .await
-            .map_err(|e| format!("reading the answer: {e}"))?
+            .map_err(|e| Unanswered::Failed(format!("reading the answer: {e}")))?
             .to_bytes();
-        Ok::<_, String>((status, answer.to_vec()))
+        Ok::<_, Unanswered>((status, answer.to_vec()))
     };
     with_timeout(timeout, exchange)
         .await
-        .unwrap_or_else(|| Err(format!("no answer within {} s", timeout.as_secs())))
+        .unwrap_or_else(|| Err(Unanswered::Failed(format!("no answer within {} s", timeout.as_secs()))))
+}
+
+/// Logs the one line of a destination the allow-list refused: `destination`
+/// (never with a password), the component and `variables`, the pair that
+/// must agree. Answer the request INTERNAL_ERROR: retrying cannot help.
+pub fn log_misconfigured(destination: &str, variables: &str) {
+    let mut fields = serde_json::Map::new();
+    fields.insert("destination".into(), destination.into());
+    fields.insert("variables".into(), variables.into());
+    fields.insert("error".into(), "refused by allowed_outbound_hosts".into());
+    crate::log::line("error", crate::log::component().unwrap_or("component-kit"), "misconfigured outbound destination", fields);
+}
+
+/// `scheme://host[:port]` of `url`, with no user info or path, for a log line.
+pub fn origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    if scheme.is_empty() { host.to_owned() } else { format!("{scheme}://{host}") }
 }
 
 /// `future`'s output, or `None` once `timeout` has passed.

@@ -14,7 +14,7 @@ use domain::push::{classify_expo_answer, expo_request, IncomingCall, PushMessage
 use serde_json::Map;
 use spin_sdk::pg::{Connection, ParameterValue};
 
-use crate::{config, db};
+use crate::{config, db, Failure};
 
 /// The most of Expo's answer we read: one ticket per token is small.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -27,8 +27,10 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// Expo's refusals; NoAnswer when it did not answer within
 /// `push_timeout_seconds`. `log`: a `push_log` row, Accepted, or Refused when
 /// the insert fails. No tokens, an unknown provider or a malformed variable:
-/// Refused, with nothing sent.
-pub async fn send_incoming_call(connection: &Connection, callee: UserId, tokens: &[String], call: &IncomingCall) -> PushOutcome {
+/// Refused, with nothing sent. `Err` (INTERNAL_ERROR, after one log line):
+/// `allowed_outbound_hosts` refused `push_url`, which disagrees with
+/// `push_origin`; retrying cannot help.
+pub async fn send_incoming_call(connection: &Connection, callee: UserId, tokens: &[String], call: &IncomingCall) -> Result<PushOutcome, Failure> {
     let started = Instant::now();
     let provider = config::optional("push_provider").await.unwrap_or_else(|| "log".to_owned());
     let outcome = match settings().await {
@@ -37,14 +39,22 @@ pub async fn send_incoming_call(connection: &Connection, callee: UserId, tokens:
         Ok(settings) => {
             let message = PushMessage::incoming_call(call, tokens, settings.ttl_seconds);
             match provider.trim() {
-                "expo" => send_to_expo(&settings, &message).await,
+                "expo" => match send_to_expo(&settings, &message).await {
+                    Ok(outcome) => outcome,
+                    Err(crate::outbound::Unanswered::Denied) => {
+                        let destination = crate::outbound::origin(&settings.push_url);
+                        crate::outbound::log_misconfigured(&destination, "push_url and push_origin must agree");
+                        return Err(Failure::internal(format!("push: {destination} is not in allowed_outbound_hosts: push_url and push_origin must agree")));
+                    }
+                    Err(crate::outbound::Unanswered::Failed(reason)) => PushOutcome::NoAnswer(reason),
+                },
                 "log" => write_to_log(connection, callee, &message).await,
                 _ => PushOutcome::Refused("unknown push provider".to_owned()),
             }
         }
     };
     log_outcome(&provider, callee, tokens.len(), call, &outcome, started);
-    outcome
+    Ok(outcome)
 }
 
 struct Settings {
@@ -71,12 +81,12 @@ async fn settings() -> Result<Settings, String> {
     })
 }
 
-async fn send_to_expo(settings: &Settings, message: &PushMessage) -> PushOutcome {
+async fn send_to_expo(settings: &Settings, message: &PushMessage) -> Result<PushOutcome, crate::outbound::Unanswered> {
     let request = expo_request(&settings.push_url, settings.access_token.as_deref(), message);
     let headers: Vec<(&str, &str)> = request.headers.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
     match crate::outbound::post(&request.url, &headers, request.body, settings.timeout, MAX_ANSWER_BYTES).await {
-        Ok((status, body)) => classify_expo_answer(status, &body),
-        Err(reason) => PushOutcome::NoAnswer(reason),
+        Ok((status, body)) => Ok(classify_expo_answer(status, &body)),
+        Err(unanswered) => Err(unanswered),
     }
 }
 

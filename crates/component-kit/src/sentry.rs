@@ -51,8 +51,15 @@ pub async fn report(report: Report<'_>) {
     match crate::outbound::post(&dsn.envelope_url(), &headers, dsn.envelope(&event), TIMEOUT, 64 * 1024).await {
         Ok((status, _)) if (200..300).contains(&status) => {}
         Ok((status, _)) => log_failure(report.component, &format!("Sentry answered {status}")),
-        Err(reason) => log_failure(report.component, &reason),
+        // Not reported to Sentry, obviously: the log line is all there is.
+        Err(crate::outbound::Unanswered::Denied) => crate::outbound::log_misconfigured(&dsn_origin(&dsn_text), "sentry_dsn and sentry_origin must agree"),
+        Err(reason) => log_failure(report.component, &reason.to_string()),
     }
+}
+
+/// The DSN's `scheme://host[:port]`, without its public key.
+fn dsn_origin(dsn: &str) -> String {
+    crate::outbound::origin(dsn)
 }
 
 fn log_failure(component: &str, reason: &str) {

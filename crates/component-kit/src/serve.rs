@@ -52,7 +52,7 @@ where
     Fut: Future<Output = Result<Reply, Failure>>,
 {
     let request_id = request_id(request.headers());
-    crate::log::with_request_id(&request_id.clone(), serve_request(component, methods, request, request_id, handler)).await
+    crate::log::with_request_id(component, &request_id.clone(), serve_request(component, methods, request, request_id, handler)).await
 }
 
 async fn serve_request<F, Fut>(

@@ -64,7 +64,15 @@ async fn initiate(incoming: Incoming) -> Result<Reply, Failure> {
         return Err(ErrorCode::CalleeUnreachable.into());
     }
     let incoming_call = IncomingCall { call_id, caller_id: caller, caller_name: caller_name.clone(), call_type: request.call_type };
-    let call = match push::send_incoming_call(&connection, callee, &device_tokens, &incoming_call).await {
+    let outcome = match push::send_incoming_call(&connection, callee, &device_tokens, &incoming_call).await {
+        Ok(outcome) => outcome,
+        Err(misconfigured) => {
+            // The call ends as after any failed push; the answer says it is not an outage.
+            calls::apply(&connection, call_id, transition(CallEvent::PushFailed)).await?;
+            return Err(misconfigured);
+        }
+    };
+    let call = match outcome {
         PushOutcome::Accepted => match calls::apply(&connection, call_id, transition(CallEvent::PushAccepted)).await? {
             Some(call) => call,
             // Cancelled (or failed by the sweep) while the push was in flight: say so.
