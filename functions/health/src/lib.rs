@@ -2,7 +2,10 @@
 //!
 //! 200 `{"status":"ok","database":"ok","version"}` after a real `SELECT 1`;
 //! 503 `{"status":"degraded","database":"unreachable"}` when Postgres does
-//! not answer, so load balancers and operators see the outage.
+//! not answer, so load balancers and operators see the outage; 500
+//! `{"status":"degraded","database":"misconfigured","reason"}` when the
+//! allow-list refuses `database_url` (it disagrees with `database_host`): a
+//! configuration error, which waiting will not fix.
 
 use component_kit::{db, serve, Failure, Incoming, Reply};
 use serde_json::json;
@@ -17,9 +20,13 @@ async fn handle(request: Request) -> impl IntoResponse {
 }
 
 async fn health(_incoming: Incoming) -> Result<Reply, Failure> {
-    let reachable = match db::connect().await {
+    let reachable = match db::open().await {
         Ok(connection) => db::query(&connection, "SELECT 1", vec![]).await.map(|rows| rows.len() == 1).unwrap_or(false),
-        Err(_) => false,
+        Err(db::ConnectFailure::Misconfigured(reason)) => {
+            let body = json!({ "status": "degraded", "database": "misconfigured", "reason": reason, "version": VERSION });
+            return Ok(Reply::new(StatusCode::INTERNAL_SERVER_ERROR, body));
+        }
+        Err(db::ConnectFailure::Other(_)) => false,
     };
     Ok(if reachable {
         Reply::ok(json!({ "status": "ok", "database": "ok", "version": VERSION }))

@@ -209,7 +209,9 @@ export interface components {
             /** @enum {string} */
             status: "ok" | "degraded";
             /** @enum {string} */
-            database: "ok" | "unreachable";
+            database: "ok" | "unreachable" | "misconfigured";
+            /** @description With `misconfigured`: which variables must agree. */
+            reason?: string;
             version?: string;
         };
         TokenAnswer: {
@@ -369,6 +371,15 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+            /** @description The allow-list refuses the database's address: `database_url` and `database_host` disagree (`database: misconfigured`, with `reason`). A configuration error, not an outage. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
             /** @description The database does not answer. */
             503: {
                 headers: {
@@ -392,6 +403,13 @@ export interface operations {
         responses: {
             /** @description As `GET`, without the body: the service and its database answer. */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description As `GET`, without the body: the allow-list refuses the database's address. */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
