@@ -4,6 +4,7 @@
 //! build outputs.
 
 pub mod app;
+pub mod config_check;
 pub mod db;
 pub mod fake_livekit;
 pub mod fake_push;
