@@ -16,7 +16,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   build                     build every wasm component (release, wasm32-wasip2)
   manifest --without-cron [--out FILE]
                             write spin.toml without [[trigger.cron]] (default: spin.http-only.toml beside it)
-  up [--listen ADDR]        build, migrate the local database, serve spin.toml (default 127.0.0.1:3000)
+  up [--listen ADDR]        build, migrate the local database, serve spin.toml (default 127.0.0.1:3000);
+                            stops when a variable pair of the allow-list disagrees
   up --fakes [--listen ADDR]
                             serve on a fresh database with a fake LiveKit, a fake push provider
                             and a control API (what the client kit's integration tests use)
@@ -179,6 +180,16 @@ fn up(args: &[String]) -> anyhow::Result<()> {
             if std::env::var(name).is_err() {
                 eprintln!("note: {name} is not set; using livekit-server --dev's {value:?}");
             }
+        }
+        // A pair that disagrees fails every request that needs it, as an
+        // INTERNAL_ERROR: say so now, in one sentence, instead of serving.
+        let manifest = std::fs::read_to_string(root().join("spin.toml"))?;
+        let variables = e2e::config_check::effective_variables(&manifest, &options.env).map_err(anyhow::Error::msg)?;
+        if let Err(sentence) = e2e::config_check::check_pairs(&variables) {
+            bail!("{sentence}");
+        }
+        if let Some(warning) = e2e::config_check::auth_warning(&variables) {
+            eprintln!("warning: {warning}");
         }
         let host = devhost::RunningHost::start(options).await?;
         println!("Serving http://{}", host.addr());
