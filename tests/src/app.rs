@@ -60,7 +60,6 @@ impl App {
             ("livekit_api_secret", LIVEKIT_SECRET),
             ("livekit_timeout_seconds", "2"),
             ("push_provider", "expo"),
-            ("push_url", push.url.as_str()),
             ("push_origin", push_origin.as_str()),
             ("push_access_token", PUSH_ACCESS_TOKEN),
         ]

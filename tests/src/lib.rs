@@ -14,6 +14,7 @@ pub mod host;
 pub mod load;
 pub mod manifests;
 pub mod paths;
+pub mod schemathesis;
 pub mod spin;
 pub mod stack;
 pub mod tcp_proxy;

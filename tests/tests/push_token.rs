@@ -30,14 +30,17 @@ fn register_body(token: &str, platform: &str) -> String {
 async fn a_device_registers_and_a_new_sign_in_moves_its_token() {
     let app = App::start().await;
     let first = new_user();
-    let answer = app.post("/push-token-register", Some(&bearer(first)), &register_body(&format!("  {TOKEN}\n"), "ios")).await;
+    // The contract is exact: a stray space is a client bug, refused rather than repaired.
+    let padded = app.post("/push-token-register", Some(&bearer(first)), &register_body(&format!("  {TOKEN}\n"), "ios")).await;
+    assert_eq!((padded.status, padded.body["field"].as_str()), (400, Some("token")), "{:?}", padded.body);
+    let answer = app.post("/push-token-register", Some(&bearer(first)), &register_body(TOKEN, "ios")).await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     assert_eq!(answer.body["success"], true);
     assert_eq!(answer.body["token"]["platform"], "ios");
     let updated_at = answer.body["token"]["updatedAt"].as_str().expect("updatedAt is a string");
     assert!(updated_at.ends_with('Z') && updated_at.len() == 20, "{updated_at}");
     assert!(!answer.body.to_string().contains("AbCdEf"), "the device token is not echoed: {}", answer.body);
-    assert_eq!(rows(&app).await, vec![(TOKEN.to_owned(), first, "ios".to_owned(), false)], "stored trimmed");
+    assert_eq!(rows(&app).await, vec![(TOKEN.to_owned(), first, "ios".to_owned(), false)], "stored as sent");
 
     // The same user again, say after an OS update changed the platform string: one row, updated.
     let again = app.post("/push-token-register", Some(&bearer(first)), &register_body(TOKEN, "android")).await;

@@ -90,7 +90,6 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 ("livekit_api_secret", e2e::app::LIVEKIT_SECRET),
                 ("livekit_api_url", livekit.url.as_str()),
                 ("push_provider", "expo"),
-                ("push_url", push.url.as_str()),
                 ("push_origin", push_origin.as_str()),
                 ("cron_secret", SWEEP_SECRET),
             ]),

@@ -2,7 +2,8 @@
 //! Spin's outbound HTTP or, for local runs and tests, written to `push_log`.
 //!
 //! Variables (all optional): `push_provider` (`expo` or `log`, default
-//! `log`), `push_url` (Expo's send endpoint), `push_access_token` (Expo's
+//! `log`), `push_url` (Expo's send endpoint, which spin.toml derives from the
+//! application variable `push_origin`), `push_access_token` (Expo's
 //! enhanced push security), `push_timeout_seconds` (5: the whole exchange,
 //! with no retry, because a ring that arrives late is useless) and
 //! `ring_timeout_seconds` (30: the message's `ttl`).
@@ -28,8 +29,9 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// `push_timeout_seconds`. `log`: a `push_log` row, Accepted, or Refused when
 /// the insert fails. No tokens, an unknown provider or a malformed variable:
 /// Refused, with nothing sent. `Err` (INTERNAL_ERROR, after one log line):
-/// `allowed_outbound_hosts` refused `push_url`, which disagrees with
-/// `push_origin`; retrying cannot help.
+/// `allowed_outbound_hosts` refused `push_url` (derived from `push_origin`
+/// in spin.toml, so only a `push_origin` that is not scheme://host[:port]
+/// gets here); retrying cannot help.
 pub async fn send_incoming_call(connection: &Connection, callee: UserId, tokens: &[String], call: &IncomingCall) -> Result<PushOutcome, Failure> {
     let started = Instant::now();
     let provider = config::optional("push_provider").await.unwrap_or_else(|| "log".to_owned());
@@ -43,8 +45,8 @@ pub async fn send_incoming_call(connection: &Connection, callee: UserId, tokens:
                     Ok(outcome) => outcome,
                     Err(crate::outbound::Unanswered::Denied) => {
                         let destination = crate::outbound::origin(&settings.push_url);
-                        crate::outbound::log_misconfigured(&destination, "push_url and push_origin must agree");
-                        return Err(Failure::internal(format!("push: {destination} is not in allowed_outbound_hosts: push_url and push_origin must agree")));
+                        crate::outbound::log_misconfigured(&destination, PUSH_ORIGIN_RULE);
+                        return Err(Failure::internal(format!("push: {destination} is not in allowed_outbound_hosts: {PUSH_ORIGIN_RULE}")));
                     }
                     Err(crate::outbound::Unanswered::Failed(reason)) => PushOutcome::NoAnswer(reason),
                 },
@@ -56,6 +58,9 @@ pub async fn send_incoming_call(connection: &Connection, callee: UserId, tokens:
     log_outcome(&provider, callee, tokens.len(), call, &outcome, started);
     Ok(outcome)
 }
+
+/// What a refused push destination says about the configuration.
+const PUSH_ORIGIN_RULE: &str = "push_origin must be scheme://host[:port]; push_url derives from it";
 
 struct Settings {
     push_url: String,

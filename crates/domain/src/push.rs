@@ -17,7 +17,7 @@ use crate::call::CallType;
 use crate::enum_str;
 use crate::errors::ApiError;
 use crate::ids::UserId;
-use crate::requests::{invalid, json_object, optional_str};
+use crate::requests::{invalid, json_object, only_fields, optional_str};
 
 /// Expo's send endpoint, the default of variable `push_url`.
 pub const DEFAULT_PUSH_URL: &str = "https://exp.host/--/api/v2/push/send";
@@ -196,15 +196,18 @@ impl PushRegistration {
     /// Errors: INVALID_REQUEST naming `body`, `token` or `platform`.
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let object = json_object(body)?;
-        let token = optional_str(&object, "token")?.map(str::trim).ok_or_else(|| invalid("token", "token is required"))?;
+        only_fields(&object, &["token", "platform"])?;
+        let token = optional_str(&object, "token")?.ok_or_else(|| invalid("token", "token is required"))?;
         if token.is_empty() {
             return Err(invalid("token", "token must not be empty"));
         }
-        if token.chars().count() > MAX_TOKEN_CHARS {
+        if token.len() > MAX_TOKEN_CHARS {
             return Err(invalid("token", "token is longer than 512 characters"));
         }
-        if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(invalid("token", "token contains whitespace or control characters"));
+        // Expo, APNs and FCM tokens are printable ASCII; anything else is a
+        // client bug (a stray space or newline), refused rather than repaired.
+        if !token.bytes().all(|byte| byte.is_ascii_graphic()) {
+            return Err(invalid("token", "token must be printable ASCII without spaces"));
         }
         let platform = match optional_str(&object, "platform")? {
             Some(text) => Platform::parse(text).ok_or_else(|| invalid("platform", "platform must be ios, android or web"))?,
@@ -419,10 +422,11 @@ mod tests {
     fn registrations() {
         let token = "ExponentPushToken[xxxxxxxxxxxxxxxxxxxxxx]";
         check_registration(&format!(r#"{{"token":"{token}","platform":"ios"}}"#), Ok((token, Platform::Ios)));
-        check_registration(&format!(r#"{{"token":"{token}","platform":"android","extra":1}}"#), Ok((token, Platform::Android)));
-        check_registration(&format!(r#"{{"token":"  {token}\n","platform":"web"}}"#), Ok((token, Platform::Web)));
+        check_registration(&format!(r#"{{"token":"{token}","platform":"android","extra":1}}"#), Err("extra"));
+        check_registration(&format!(r#"{{"token":"  {token}\n","platform":"web"}}"#), Err("token"));
         check_registration(&format!(r#"{{"token":"{}","platform":"ios"}}"#, "a".repeat(512)), Ok((&"a".repeat(512), Platform::Ios)));
-        check_registration(&format!(r#"{{"token":"{}","platform":"ios"}}"#, "ş".repeat(512)), Ok((&"ş".repeat(512), Platform::Ios)));
+        check_registration(&format!(r#"{{"token":"{}","platform":"ios"}}"#, "ş".repeat(10)), Err("token"));
+        check_registration(r#"{"token":"fcm:APA91b-_x~!","platform":"android"}"#, Ok(("fcm:APA91b-_x~!", Platform::Android)));
         check_registration(r#"{"token":"x","platform":"ios"}"#, Ok(("x", Platform::Ios)));
 
         check_registration(&format!(r#"{{"token":"{}","platform":"ios"}}"#, "a".repeat(513)), Err("token"));
@@ -435,7 +439,8 @@ mod tests {
         check_registration(r#"{"token":"a\tb","platform":"ios"}"#, Err("token"));
         check_registration(r#"{"token":"a\u0000b","platform":"ios"}"#, Err("token"));
         check_registration(r#"{"token":"a\u00a0b","platform":"ios"}"#, Err("token"));
-        check_registration(r#"{"token":"a\u200bb","platform":"ios"}"#, Ok(("a\u{200b}b", Platform::Ios)));
+        check_registration(r#"{"token":"a\u200bb","platform":"ios"}"#, Err("token"));
+        check_registration(r#"{"token":"a\u007fb","platform":"ios"}"#, Err("token"));
         check_registration(r#"{"token":5,"platform":"ios"}"#, Err("token"));
         check_registration(r#"{"token":["x"],"platform":"ios"}"#, Err("token"));
         check_registration(r#"{"token":{"t":"x"},"platform":"ios"}"#, Err("token"));

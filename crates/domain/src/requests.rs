@@ -1,8 +1,10 @@
 //! Request bodies: strict decoding into domain types.
 //!
 //! Every failure is INVALID_REQUEST with a `field` and an English `details`
-//! for the app's developers. Unknown fields are ignored so that an older
-//! server accepts a newer app's extra fields.
+//! for the app's developers. The decoding is exactly what `openapi.yaml`
+//! says: an unknown field is refused (a misspelt `callType` must not quietly
+//! become an audio call), and `null` is a wrong type except where the
+//! document allows it (`title`).
 
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -52,6 +54,14 @@ pub struct ActOnCall {
 
 const MAX_TITLE_CHARS: usize = 200;
 
+/// The fields a body may carry; any other is refused, naming it.
+pub fn only_fields(object: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
+    match object.keys().find(|key| !allowed.contains(&key.as_str())) {
+        Some(unknown) => Err(invalid(unknown, &format!("unknown field {unknown}; this body takes {}", allowed.join(", ")))),
+        None => Ok(()),
+    }
+}
+
 /// An INVALID_REQUEST naming the offending field.
 pub fn invalid(field: &str, details: &str) -> ApiError {
     ApiError::new(ErrorCode::InvalidRequest).with_field("field", field).with_field("details", details)
@@ -73,6 +83,7 @@ impl TokenTarget {
     /// `{"sessionId": uuid}` or `{"callId": uuid}`: exactly one of them.
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let object = json_object(body)?;
+        only_fields(&object, &["sessionId", "callId"])?;
         let session = optional_uuid(&object, "sessionId")?;
         let call = optional_uuid(&object, "callId")?;
         match (session, call) {
@@ -86,9 +97,11 @@ impl TokenTarget {
 
 impl StartSession {
     /// `{"type", "access"?, "priceCoins"?, "title"?}`; `access` defaults to `public`;
-    /// `priceCoins` is required (1..=1,000,000) for `paid` and must be absent or 0 otherwise.
+    /// `priceCoins` is required (1..=1,000,000) for `paid` and absent otherwise;
+    /// `title` may be `null`.
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let object = json_object(body)?;
+        only_fields(&object, &["type", "access", "priceCoins", "title"])?;
         let session_type = match optional_str(&object, "type")? {
             Some(text) => SessionType::parse(text).ok_or_else(|| invalid("type", "type must be video_live or audio_live"))?,
             None => return Err(invalid("type", "type is required")),
@@ -97,20 +110,20 @@ impl StartSession {
             Some(text) => SessionAccess::parse(text).ok_or_else(|| invalid("access", "access must be public, subscribers or paid"))?,
             None => SessionAccess::Public,
         };
-        let price_coins = match object.get("priceCoins") {
-            None | Some(Value::Null) => 0,
-            Some(value) => value.as_i64().ok_or_else(|| invalid("priceCoins", "priceCoins must be an integer"))?,
+        let price_coins = match (access, object.get("priceCoins")) {
+            (SessionAccess::Paid, None) => return Err(invalid("priceCoins", "a paid session needs priceCoins")),
+            (SessionAccess::Paid, Some(value)) => match integer(value) {
+                Some(price) if (1..=MAX_PRICE_COINS).contains(&price) => price,
+                _ => return Err(invalid("priceCoins", "a paid session needs priceCoins between 1 and 1000000")),
+            },
+            (_, Some(_)) => return Err(invalid("priceCoins", "priceCoins is only for paid sessions")),
+            (_, None) => 0,
         };
-        match access {
-            SessionAccess::Paid if !(1..=MAX_PRICE_COINS).contains(&price_coins) => {
-                return Err(invalid("priceCoins", "a paid session needs priceCoins between 1 and 1000000"));
-            }
-            SessionAccess::Public | SessionAccess::Subscribers if price_coins != 0 => {
-                return Err(invalid("priceCoins", "priceCoins is only for paid sessions"));
-            }
-            _ => {}
-        }
-        let title = match optional_str(&object, "title")? {
+        let title = match object.get("title") {
+            Some(Value::Null) => None,
+            _ => optional_str(&object, "title")?,
+        };
+        let title = match title {
             Some(text) if text.chars().count() > MAX_TITLE_CHARS => {
                 return Err(invalid("title", "title is longer than 200 characters"));
             }
@@ -128,6 +141,7 @@ impl EndSession {
     /// `{"sessionId": uuid}`.
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let object = json_object(body)?;
+        only_fields(&object, &["sessionId"])?;
         let session_id = optional_uuid(&object, "sessionId")?.ok_or_else(|| invalid("sessionId", "sessionId is required"))?;
         Ok(Self { session_id })
     }
@@ -137,6 +151,7 @@ impl InitiateCall {
     /// `{"calleeId": uuid, "callType": "audio"|"video"}`; `callType` defaults to `audio`.
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let object = json_object(body)?;
+        only_fields(&object, &["calleeId", "callType"])?;
         let callee_id = optional_uuid(&object, "calleeId")?.ok_or_else(|| invalid("calleeId", "calleeId is required"))?;
         let call_type = match optional_str(&object, "callType")? {
             Some(text) => CallType::parse(text).ok_or_else(|| invalid("callType", "callType must be audio or video"))?,
@@ -150,6 +165,7 @@ impl ActOnCall {
     /// `{"callId": uuid, "action": "accept"|"reject"|"cancel"|"end"}`.
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let object = json_object(body)?;
+        only_fields(&object, &["callId", "action"])?;
         let call_id = optional_uuid(&object, "callId")?.ok_or_else(|| invalid("callId", "callId is required"))?;
         let action = match optional_str(&object, "action")? {
             Some(text) => CallAction::parse(text).ok_or_else(|| invalid("action", "action must be accept, reject, cancel or end"))?,
@@ -159,10 +175,19 @@ impl ActOnCall {
     }
 }
 
-/// A string field; absent and `null` are `None`, any other type is an error.
+/// A JSON Schema `integer`: `150` and `150.0` alike, nothing fractional.
+fn integer(value: &Value) -> Option<i64> {
+    value.as_i64().or_else(|| {
+        let float = value.as_f64()?;
+        // Exactly representable: the bounds callers check are far below 2^53.
+        (float.fract() == 0.0 && float.abs() < 9.0e15).then_some(float as i64)
+    })
+}
+
+/// A string field; absent is `None`, any other type (`null` too) is an error.
 pub fn optional_str<'a>(object: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, ApiError> {
     match object.get(field) {
-        None | Some(Value::Null) => Ok(None),
+        None => Ok(None),
         Some(Value::String(text)) => Ok(Some(text)),
         Some(_) => Err(invalid(field, &format!("{field} must be a string"))),
     }
@@ -199,8 +224,9 @@ mod tests {
     fn token_targets() {
         let id = Uuid::parse_str(ID).unwrap();
         check_target(&format!(r#"{{"sessionId":"{ID}"}}"#), Ok(TokenTarget::Session(id)));
-        check_target(&format!(r#"{{"callId":"{ID}","extra":1}}"#), Ok(TokenTarget::Call(id)));
-        check_target(&format!(r#"{{"callId":"{ID}","sessionId":null}}"#), Ok(TokenTarget::Call(id)));
+        check_target(&format!(r#"{{"callId":"{ID}"}}"#), Ok(TokenTarget::Call(id)));
+        check_target(&format!(r#"{{"callId":"{ID}","extra":1}}"#), Err("extra"));
+        check_target(&format!(r#"{{"callId":"{ID}","sessionId":null}}"#), Err("sessionId"));
         check_target(&format!(r#"{{"callId":"{ID}","sessionId":"{ID}"}}"#), Err("sessionId"));
         check_target("{}", Err("sessionId"));
         check_target("", Err("body"));
@@ -224,6 +250,8 @@ mod tests {
         assert_eq!((ok.session_type, ok.access, ok.price_coins, ok.title), (SessionType::VideoLive, SessionAccess::Public, 0, None));
         let paid = parse(r#"{"type":"audio_live","access":"paid","priceCoins":150,"title":"  Akşam  "}"#).unwrap();
         assert_eq!((paid.access, paid.price_coins, paid.title.as_deref()), (SessionAccess::Paid, 150, Some("Akşam")));
+        assert_eq!(parse(r#"{"type":"audio_live","access":"paid","priceCoins":150.0}"#).unwrap().price_coins, 150);
+        assert_eq!(parse(r#"{"type":"audio_live","title":null}"#).unwrap().title, None);
         for bad in [
             r#"{}"#,
             r#"{"type":"radio"}"#,
@@ -235,6 +263,11 @@ mod tests {
             r#"{"type":"video_live","access":"paid","priceCoins":"10"}"#,
             r#"{"type":"video_live","access":"paid","priceCoins":1000001}"#,
             r#"{"type":"video_live","priceCoins":10}"#,
+            r#"{"type":"video_live","priceCoins":0}"#,
+            r#"{"type":"video_live","access":"public","priceCoins":null}"#,
+            r#"{"type":"video_live","access":"paid","priceCoins":null}"#,
+            r#"{"type":"video_live","access":null}"#,
+            r#"{"type":"video_live","Title":"x"}"#,
             r#"{"type":"video_live","title":5}"#,
             r#"{"type":"video_live","title":"a\u0000b"}"#,
         ] {
@@ -249,12 +282,23 @@ mod tests {
         let ok = InitiateCall::parse(format!(r#"{{"calleeId":"{ID}","callType":"video"}}"#).as_bytes()).unwrap();
         assert_eq!(ok.call_type, CallType::Video);
         assert_eq!(InitiateCall::parse(format!(r#"{{"calleeId":"{ID}"}}"#).as_bytes()).unwrap().call_type, CallType::Audio);
-        for bad in [r#"{}"#.to_owned(), format!(r#"{{"calleeId":"{ID}","callType":"fax"}}"#), r#"{"calleeId":1}"#.to_owned()] {
+        for bad in [
+            r#"{}"#.to_owned(),
+            format!(r#"{{"calleeId":"{ID}","callType":"fax"}}"#),
+            format!(r#"{{"calleeId":"{ID}","calltype":"video"}}"#),
+            format!(r#"{{"calleeId":"{ID}","callType":null}}"#),
+            r#"{"calleeId":1}"#.to_owned(),
+        ] {
             assert!(InitiateCall::parse(bad.as_bytes()).is_err(), "{bad}");
         }
         let act = ActOnCall::parse(format!(r#"{{"callId":"{ID}","action":"end"}}"#).as_bytes()).unwrap();
         assert_eq!(act.action, CallAction::End);
-        for bad in [format!(r#"{{"callId":"{ID}"}}"#), format!(r#"{{"callId":"{ID}","action":"END"}}"#), r#"{"action":"end"}"#.to_owned()] {
+        for bad in [
+            format!(r#"{{"callId":"{ID}"}}"#),
+            format!(r#"{{"callId":"{ID}","action":"END"}}"#),
+            format!(r#"{{"callId":"{ID}","action":"end","reason":"x"}}"#),
+            r#"{"action":"end"}"#.to_owned(),
+        ] {
             assert!(ActOnCall::parse(bad.as_bytes()).is_err(), "{bad}");
         }
     }
@@ -264,5 +308,7 @@ mod tests {
         assert!(EndSession::parse(format!(r#"{{"sessionId":"{ID}"}}"#).as_bytes()).is_ok());
         assert!(EndSession::parse(br#"{"sessionId":""}"#).is_err());
         assert!(EndSession::parse(br#"{}"#).is_err());
+        assert!(EndSession::parse(br#"{"sessionId":null}"#).is_err());
+        assert!(EndSession::parse(format!(r#"{{"sessionId":"{ID}","force":true}}"#).as_bytes()).is_err());
     }
 }

@@ -183,6 +183,12 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** Format: uuid */
+        Uuid: string;
+        /** @enum {string} */
+        SessionType: "video_live" | "audio_live";
+        /** @description Trimmed; empty after trimming is no title. No control characters. */
+        SessionTitle: string | null;
         /** @enum {string} */
         ErrorCode: "UNAUTHORIZED" | "SESSION_NOT_FOUND" | "SUBSCRIPTION_REQUIRED" | "PAYMENT_REQUIRED" | "RATE_LIMITED" | "INTERNAL_ERROR" | "INVALID_REQUEST" | "CALL_NOT_FOUND" | "FORBIDDEN" | "SESSION_ENDED" | "CALL_ENDED" | "CALL_NOT_ACTIVE" | "ALREADY_LIVE" | "METHOD_NOT_ALLOWED" | "SERVICE_UNAVAILABLE" | "BUSY" | "INVALID_TRANSITION" | "CALL_EXPIRED" | "PUSH_FAILED" | "USER_NOT_FOUND" | "CANNOT_CALL_SELF" | "CALLEE_UNREACHABLE" | "INVALID_SIGNATURE" | "NOT_FOUND" | "PAYLOAD_TOO_LARGE" | "TIMEOUT";
         ErrorBody: {
@@ -322,13 +328,18 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description This document. */
+            /** @description This document, as YAML (`application/yaml; charset=utf-8`). */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/yaml": string;
+                    "application/yaml": {
+                        openapi: string;
+                        info: Record<string, never>;
+                        paths: Record<string, never>;
+                        components: Record<string, never>;
+                    };
                 };
             };
             504: components["responses"]["Timeout"];
@@ -435,11 +446,9 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** Format: uuid */
-                    sessionId: string;
+                    sessionId: components["schemas"]["Uuid"];
                 } | {
-                    /** Format: uuid */
-                    callId: string;
+                    callId: components["schemas"]["Uuid"];
                 };
             };
         };
@@ -468,16 +477,19 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @enum {string} */
-                    type: "video_live" | "audio_live";
+                    type: components["schemas"]["SessionType"];
+                    /** @constant */
+                    access: "paid";
+                    priceCoins: number;
+                    title?: components["schemas"]["SessionTitle"];
+                } | {
+                    type: components["schemas"]["SessionType"];
                     /**
                      * @default public
                      * @enum {string}
                      */
-                    access?: "public" | "subscribers" | "paid";
-                    /** @description Required for paid sessions only. */
-                    priceCoins?: number;
-                    title?: string;
+                    access?: "public" | "subscribers";
+                    title?: components["schemas"]["SessionTitle"];
                 };
             };
         };
@@ -508,8 +520,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** Format: uuid */
-                    sessionId: string;
+                    sessionId: components["schemas"]["Uuid"];
                 };
             };
         };
@@ -538,7 +549,7 @@ export interface operations {
     liveSessionStatus: {
         parameters: {
             query: {
-                sessionId: string;
+                sessionId: components["schemas"]["Uuid"];
             };
             header?: never;
             path?: never;
@@ -582,8 +593,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** Format: uuid */
-                    calleeId: string;
+                    calleeId: components["schemas"]["Uuid"];
                     /**
                      * @default audio
                      * @enum {string}
@@ -619,8 +629,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** Format: uuid */
-                    callId: string;
+                    callId: components["schemas"]["Uuid"];
                     /** @enum {string} */
                     action: "accept" | "reject" | "cancel" | "end";
                 };
@@ -665,6 +674,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description The device's push token as the OS gave it (Expo, APNs or FCM), sent unchanged. */
                     token: string;
                     /** @enum {string} */
                     platform: "ios" | "android" | "web";
