@@ -20,3 +20,4 @@ pub mod stack;
 pub mod tcp_proxy;
 pub mod users;
 pub mod webhooks;
+pub mod wrk;

@@ -3,6 +3,13 @@
 //! the devhost's own cost (an empty handler), `/health`, and the app's
 //! routes through the real `spin.toml` with real Postgres, a fake LiveKit
 //! and a fake push provider that answer at once.
+//!
+//! The routes a request can repeat (the empty handler, `/health`, the token)
+//! are loaded by wrk, a second process over kept-alive TCP: what an outside
+//! client sees. The routes whose every request consumes a row (a new call,
+//! an accept, a new webhook event) still come from the in-process
+//! generator (`e2e::load`), which sends each prepared request exactly once;
+//! their column says `in-process`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -38,6 +45,8 @@ const CASES: &[(&str, Workload)] = &[
 ];
 
 const CONCURRENCY: &[usize] = &[1, 16];
+/// How long wrk loads a repeatable route, after a one-second warm-up.
+const WRK_SECONDS: u64 = 5;
 const REQUESTS: usize = 3000;
 const WARMUP: usize = 200;
 /// Distinct token users, so the per-user rate limit (30 a minute) is exercised but never reached.
@@ -47,17 +56,22 @@ const WEBHOOK_ROOMS: usize = 64;
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut json_out = None;
+    let mut compare_with = None;
+    let mut only: Option<String> = None;
     let mut statement_cache = false;
     let mut tcp_nodelay = true;
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--json" => json_out = Some(args.next().context("--json needs a file")?.clone()),
+            "--compare" => compare_with = Some(args.next().context("--compare needs a file")?.clone()),
+            "--only" => only = Some(args.next().context("--only needs part of a route's name")?.clone()),
             "--statement-cache" => statement_cache = true,
             "--no-tcp-nodelay" => tcp_nodelay = false,
             other => anyhow::bail!("unknown argument {other:?}"),
         }
     }
+    let wrk = e2e::wrk::binary()?;
     crate::build()?;
     if statement_cache {
         println!("Postgres statements: prepared once per connection and reused (--statement-cache)");
@@ -92,6 +106,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 ("push_provider", "expo"),
                 ("push_origin", push_origin.as_str()),
                 ("cron_secret", SWEEP_SECRET),
+                // Every token request still runs the rate-limit upsert; the
+                // bench's 2,000 users must not run into the limit itself.
+                ("token_rate_limit_per_minute", "1000000"),
             ]),
         );
         options.runtime.max_instances = 256;
@@ -116,8 +133,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         let token_bearers: Vec<String> = (0..TOKEN_USERS).map(|_| e2e::users::bearer(e2e::users::new_user())).collect();
 
         let mut rows = Vec::new();
-        println!("{:<28} {:>5} {:>10} {:>9} {:>9} {:>8}", "route", "conc", "req/s", "p50 ms", "p99 ms", "non-2xx");
-        for (name, workload) in CASES {
+        let mut phase_table = None;
+        devhost::phases::enable();
+        println!("{:<28} {:>5} {:>10} {:>9} {:>9} {:>8} {:>11}", "route", "conc", "req/s", "p50 ms", "p99 ms", "errors", "load");
+        let selected = |name: &str| only.as_deref().is_none_or(|part| name.contains(part));
+        for (name, workload) in CASES.iter().filter(|(name, _)| selected(name)) {
             for &concurrency in CONCURRENCY {
                 // Fresh rows right before each run (a ringing call expires after 30 s);
                 // requests take them in order across warm-up and run.
@@ -154,45 +174,81 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                     Workload::Webhook => (&real, "/livekit-webhook"),
                 };
                 let url = host.url(path);
-                let make: MakeRequest = if bodies.is_empty() {
-                    Arc::new(move |client, _| client.get(&url))
-                } else {
-                    let bodies = bodies.clone();
-                    let next = next.clone();
-                    Arc::new(move |client, _| {
-                        let (authorization, body) = &bodies[next.fetch_add(1, Ordering::Relaxed) % bodies.len()];
-                        client.post(&url).header("authorization", authorization).body(body.clone())
+                let repeatable = matches!(workload, Workload::Empty | Workload::Health | Workload::Token);
+                let (requests_per_second, p50_ms, p99_ms, requests, failures, load) = if repeatable {
+                    let prepared: Vec<e2e::wrk::Prepared> =
+                        if bodies.is_empty() { vec![(String::new(), String::new())] } else { bodies.iter().take(TOKEN_USERS).cloned().collect() };
+                    let method = if bodies.is_empty() { "GET" } else { "POST" };
+                    let threads = concurrency.min(2);
+                    let (wrk, url) = (wrk.clone(), url.clone());
+                    let (report, phases) = tokio::task::spawn_blocking(move || {
+                        e2e::wrk::run(&wrk, &url, method, &prepared, concurrency, threads, std::time::Duration::from_secs(1))?;
+                        let before = devhost::phases::snapshot();
+                        let report = e2e::wrk::run(&wrk, &url, method, &prepared, concurrency, threads, std::time::Duration::from_secs(WRK_SECONDS))?;
+                        anyhow::Ok((report, phase_delta(&before, &devhost::phases::snapshot())))
                     })
+                    .await??;
+                    if *workload == Workload::Token && concurrency == 1 {
+                        phase_table = Some((phases, report.mean_us));
+                    }
+                    (
+                        report.requests_per_second(),
+                        report.p50_us as f64 / 1000.0,
+                        report.p99_us as f64 / 1000.0,
+                        report.requests as usize,
+                        (report.error_status + report.error_socket) as usize,
+                        "wrk",
+                    )
+                } else {
+                    let make: MakeRequest = {
+                        let bodies = bodies.clone();
+                        let next = next.clone();
+                        Arc::new(move |client, _| {
+                            let (authorization, body) = &bodies[next.fetch_add(1, Ordering::Relaxed) % bodies.len()];
+                            client.post(&url).header("authorization", authorization).body(body.clone())
+                        })
+                    };
+                    load::run(WARMUP, concurrency, make.clone()).await;
+                    let report = load::run(REQUESTS, concurrency, make).await;
+                    let failures: usize =
+                        report.statuses.iter().filter(|(s, _)| !(200..300).contains(*s)).map(|(_, n)| n).sum::<usize>() + report.errors;
+                    (
+                        report.requests_per_second(),
+                        report.quantile(0.5).as_secs_f64() * 1000.0,
+                        report.quantile(0.99).as_secs_f64() * 1000.0,
+                        report.requests,
+                        failures,
+                        "in-process",
+                    )
                 };
-                load::run(WARMUP, concurrency, make.clone()).await;
-                let report = load::run(REQUESTS, concurrency, make).await;
-                let failures: usize =
-                    report.statuses.iter().filter(|(s, _)| !(200..300).contains(*s)).map(|(_, n)| n).sum::<usize>() + report.errors;
                 println!(
-                    "{:<28} {:>5} {:>10.0} {:>9.2} {:>9.2} {:>8}",
-                    name,
-                    concurrency,
-                    report.requests_per_second(),
-                    report.quantile(0.5).as_secs_f64() * 1000.0,
-                    report.quantile(0.99).as_secs_f64() * 1000.0,
-                    failures
+                    "{:<28} {:>5} {:>10.0} {:>9.2} {:>9.2} {:>8} {:>11}",
+                    name, concurrency, requests_per_second, p50_ms, p99_ms, failures, load
                 );
                 rows.push(serde_json::json!({
                     "route": name,
                     "path": path,
                     "concurrency": concurrency,
-                    "requests": report.requests,
-                    "requestsPerSecond": report.requests_per_second(),
-                    "p50Ms": report.quantile(0.5).as_secs_f64() * 1000.0,
-                    "p99Ms": report.quantile(0.99).as_secs_f64() * 1000.0,
+                    "requests": requests,
+                    "requestsPerSecond": requests_per_second,
+                    "p50Ms": p50_ms,
+                    "p99Ms": p99_ms,
                     "failures": failures,
+                    "load": load,
                 }));
             }
         }
-        let sweep = sweep_bench(&sql, &real).await?;
-        rows.push(sweep);
+        if selected("sweep") {
+            rows.push(sweep_bench(&sql, &real).await?);
+        }
+        if let Some((phases, client_mean_us)) = phase_table {
+            rows.push(print_phases(&phases, client_mean_us));
+        }
         probe.stop().await;
         real.stop().await;
+        if let Some(path) = compare_with {
+            compare(&path, &rows)?;
+        }
         if let Some(path) = json_out {
             for row in &mut rows {
                 row["statementCache"] = statement_cache.into();
@@ -202,6 +258,81 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })
+}
+
+/// Each phase's (count, total) over a run.
+fn phase_delta(
+    before: &[(devhost::phases::Phase, u64, std::time::Duration)],
+    after: &[(devhost::phases::Phase, u64, std::time::Duration)],
+) -> Vec<(&'static str, u64, std::time::Duration)> {
+    before.iter().zip(after).map(|((phase, count, total), (_, count_after, total_after))| (phase.name(), count_after - count, *total_after - *total)).collect()
+}
+
+/// One token request at one connection, phase by phase, as the host timed
+/// it, beside what wrk saw: means over the run.
+fn print_phases(phases: &[(&'static str, u64, std::time::Duration)], client_mean_us: f64) -> serde_json::Value {
+    let requests = phases.iter().find(|(name, _, _)| *name == "request").map(|(_, count, _)| *count).unwrap_or(0).max(1);
+    let per_request = |name: &str| {
+        let (count, total) =
+            phases.iter().find(|(phase, _, _)| *phase == name).map(|(_, count, total)| (*count, *total)).unwrap_or_default();
+        (count as f64 / requests as f64, total.as_secs_f64() * 1e6 / requests as f64)
+    };
+    println!("\nPOST /get-livekit-token at 1 connection, per request (host timestamps, means over {requests} requests):");
+    println!("{:<44} {:>7} {:>9}", "phase", "calls", "µs");
+    let mut json = serde_json::Map::new();
+    let (_, request_us) = per_request("request");
+    let (_, guest_us) = per_request("guest");
+    let host_calls: f64 = ["postgres_connect", "postgres_statement", "variables", "outbound_http"].iter().map(|name| per_request(name).1).sum();
+    let lines: Vec<(&str, f64, f64)> = vec![
+        ("client (wrk), whole exchange", 1.0, client_mean_us),
+        ("TCP, HTTP parse and write (client - host)", 1.0, client_mean_us - request_us),
+        ("host: routed head to answer head", 1.0, request_us),
+        ("  read body, set Spin's headers", per_request("body").0, per_request("body").1),
+        ("  wait for an instance slot", per_request("slot").0, per_request("slot").1),
+        ("  component, until its answer head", per_request("guest").0, guest_us),
+        ("    pool checkout (clean on checkout)", per_request("postgres_connect").0, per_request("postgres_connect").1),
+        ("    SQL statements (prepare + run)", per_request("postgres_statement").0, per_request("postgres_statement").1),
+        ("    variable reads", per_request("variables").0, per_request("variables").1),
+        ("    outbound HTTP", per_request("outbound_http").0, per_request("outbound_http").1),
+        ("    guest code, instance, wasm<->host", 1.0, guest_us - host_calls),
+    ];
+    for (name, calls, micros) in lines {
+        println!("{name:<44} {calls:>7.2} {micros:>9.0}");
+        json.insert(name.trim().to_owned(), serde_json::json!({ "calls": calls, "us": micros }));
+    }
+    serde_json::json!({ "route": "token phases", "phases": json })
+}
+
+/// Prints this run against a saved `--json` run, route by route.
+fn compare(path: &str, rows: &[serde_json::Value]) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    let before: Vec<serde_json::Value> = serde_json::from_str(&text).with_context(|| format!("{path} is not a bench --json file"))?;
+    let key = |row: &serde_json::Value| (row["route"].as_str().unwrap_or("").to_owned(), row["concurrency"].as_u64());
+    println!("\nagainst {path}:");
+    println!("{:<28} {:>5} {:>21} {:>21}", "route", "conc", "req/s before → now", "p50 ms before → now");
+    for row in rows {
+        let Some(old) = before.iter().find(|old| key(old) == key(row)) else { continue };
+        let number = |row: &serde_json::Value, field: &str| row[field].as_f64();
+        match (number(old, "requestsPerSecond"), number(row, "requestsPerSecond"), number(old, "p50Ms"), number(row, "p50Ms")) {
+            (Some(rps_old), Some(rps), Some(p50_old), Some(p50)) => println!(
+                "{:<28} {:>5} {:>8.0} → {:>6.0} {:>+4.0}% {:>7.2} → {:>5.2} {:>+4.0}%",
+                key(row).0,
+                key(row).1.unwrap_or(0),
+                rps_old,
+                rps,
+                (rps / rps_old - 1.0) * 100.0,
+                p50_old,
+                p50,
+                (p50 / p50_old - 1.0) * 100.0
+            ),
+            _ => {
+                if let (Some(old), Some(now)) = (number(old, "rowsPerSecond"), number(row, "rowsPerSecond")) {
+                    println!("{:<28} {:>5} {:>8.0} → {:>6.0} rows/s {:>+4.0}%", key(row).0, "", old, now, (now / old - 1.0) * 100.0);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The sweep's bearer secret in the bench app.

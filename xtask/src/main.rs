@@ -30,10 +30,13 @@ const USAGE: &str = "usage: cargo xtask <command>
                             with SPIN_BIN=<spin 4.0.x> the end-to-end suites and the client kit
                             run again on real Spin
   test-client               build the components, run only the client kit's tests
-  bench [--json FILE] [--statement-cache] [--no-tcp-nodelay]
-                            start a host on a fresh database and print throughput and latency
-                            (--statement-cache: the host reuses prepared statements; Spin does not;
-                            --no-tcp-nodelay: Nagle on for accepted sockets, as on Spin)";
+  bench [--json FILE] [--compare FILE] [--only PART] [--statement-cache] [--no-tcp-nodelay]
+                            start a host on a fresh database and print throughput and latency,
+                            with wrk (apt-get install wrk) as the outside client, and the token
+                            route's phases (--compare: against a saved --json run; --only: the
+                            routes whose name holds PART; --statement-cache: the host reuses
+                            prepared statements, Spin does not; --no-tcp-nodelay: Nagle on for
+                            accepted sockets, as on Spin)";
 
 /// The database `up` uses when `SPIN_VARIABLE_DATABASE_URL` is not set.
 /// Spin reads no `sslmode` as `prefer` and verifies TLS, which the local

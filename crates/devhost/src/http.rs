@@ -161,7 +161,9 @@ impl HttpTrigger {
         if let Ok(request_id) = http::HeaderValue::from_str(&context.request_id) {
             request.headers_mut().insert("x-request-id", request_id);
         }
+        let timing = crate::phases::start();
         let (response, component) = self.dispatch(request, client_addr, &context).await;
+        crate::phases::finish(crate::phases::Phase::Request, timing);
         if !self.limits.log_requests {
             return response;
         }
@@ -199,12 +201,18 @@ impl HttpTrigger {
             Some(Handler::Broken(reason)) => return (internal_error(context, component, reason), Some(component)),
             None => return (internal_error(context, component, "route has no handler"), Some(component)),
         };
+        let timing = crate::phases::start();
         let request = match self.prepare(request, &route, client_addr, context).await {
             Ok(request) => request,
             Err(response) => return (response, Some(component)),
         };
+        crate::phases::finish(crate::phases::Phase::Body, timing);
+        let timing = crate::phases::start();
         let slot = self.runtime.slot().await;
+        crate::phases::finish(crate::phases::Phase::Slot, timing);
+        let timing = crate::phases::start();
         let answer = tokio::time::timeout(self.limits.request_timeout, invoke(handler, component, request)).await;
+        crate::phases::finish(crate::phases::Phase::Guest, timing);
         let response = match answer {
             Ok(Ok(response)) => response.map(|body| Guarded { body, _guard: slot }.boxed_unsync()),
             Ok(Err(failure)) => internal_error(context, component, &failure),

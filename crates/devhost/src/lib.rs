@@ -13,6 +13,7 @@
 //! - [`cron`]: the cron trigger (`spin:cron@3.0.0`);
 //! - [`http`]: the HTTP trigger, and [`answers`]: what the host answers itself;
 //! - [`runtime`]: engine, compilation cache and per-instance state;
+//! - [`phases`]: where a request's time goes, for benchmarks;
 //! - [`build`]: `spin build`.
 
 pub mod answers;
@@ -22,6 +23,7 @@ pub mod http;
 pub mod log;
 pub mod manifest;
 pub mod outbound_http;
+pub mod phases;
 pub mod postgres;
 pub mod routes;
 pub mod runtime;

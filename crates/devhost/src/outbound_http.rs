@@ -234,8 +234,10 @@ impl WasiHttpHooks for OutboundHttp {
         let options = with_default_timeouts(options);
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (response, io) =
-                wasmtime_wasi_http::p3::default_send_request(request, Some(options)).await?;
+            let timing = crate::phases::start();
+            let sent = wasmtime_wasi_http::p3::default_send_request(request, Some(options)).await;
+            crate::phases::finish(crate::phases::Phase::OutboundHttp, timing);
+            let (response, io) = sent?;
             Ok((
                 response.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,

@@ -248,7 +248,10 @@ async fn connect(
         )));
     }
     let pool = postgres.pool(address, root)?;
-    let client = match pool.get().await {
+    let timing = crate::phases::start();
+    let checkout = pool.get().await;
+    crate::phases::finish(crate::phases::Phase::PostgresConnect, timing);
+    let client = match checkout {
         Ok(client) => client,
         Err(error) => {
             let reason = connect_error_text(&error);
@@ -355,6 +358,7 @@ async fn run_query(
     statement: &str,
     params: Vec<ParameterValue>,
 ) -> Result<(Vec<Column>, Vec<Vec<DbValue>>), GuestError> {
+    let timing = crate::phases::start();
     note_transaction(prepared, statement);
     let params = values::to_sql_params(params)?;
     let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
@@ -372,19 +376,23 @@ async fn run_query(
         .iter()
         .map(values::row)
         .collect::<Result<Vec<_>, _>>()?;
+    crate::phases::finish(crate::phases::Phase::PostgresStatement, timing);
     Ok((columns, rows))
 }
 
 async fn run_execute(prepared: &Prepared, statement: &str, params: Vec<ParameterValue>) -> Result<u64, GuestError> {
+    let timing = crate::phases::start();
     note_transaction(prepared, statement);
     let params = values::to_sql_params(params)?;
     let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
-    if prepared.statement_cache {
+    let changed = if prepared.statement_cache {
         let stmt = prepared.client.prepare_cached(statement).await.map_err(query_error)?;
         prepared.client.execute(&stmt, &refs).await.map_err(query_error)
     } else {
         prepared.client.execute(statement, &refs).await.map_err(query_error)
-    }
+    };
+    crate::phases::finish(crate::phases::Phase::PostgresStatement, timing);
+    changed
 }
 
 fn note_transaction(prepared: &Prepared, statement: &str) {

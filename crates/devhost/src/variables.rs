@@ -156,10 +156,13 @@ impl bindings::spin::variables::variables::HostWithStore for HostVariables {
         accessor: &wasmtime::component::Accessor<T, Self>,
         name: String,
     ) -> Result<String, VariableError> {
-        accessor.with(|mut access| {
+        let timing = crate::phases::start();
+        let value = accessor.with(|mut access| {
             let ctx = access.get();
             ctx.variables.get(&ctx.component, &name)
-        })
+        });
+        crate::phases::finish(crate::phases::Phase::Variables, timing);
+        value
     }
 }
 
