@@ -215,6 +215,11 @@ fn engine(limits: &RuntimeLimits) -> anyhow::Result<Engine> {
         .wasm_component_model_async(true)
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    // `perf record` can name the guests' functions with a perf map
+    // (/tmp/perf-<pid>.map): DEVHOST_PROFILER=perfmap.
+    if std::env::var("DEVHOST_PROFILER").as_deref() == Ok("perfmap") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     Engine::new(&config).map_err(|e| anyhow::anyhow!("creating engine: {e}"))
 }
 
