@@ -53,5 +53,9 @@ pub fn line(level: &str, component: &str, msg: &str, fields: Map<String, Value>)
         }
     });
     object.extend(fields);
-    eprintln!("{}", Value::Object(object));
+    // One write: the guest's stderr is unbuffered, and `eprintln!` of a
+    // `Value` writes every token separately, each a host call.
+    let mut text = Value::Object(object).to_string();
+    text.push('\n');
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), text.as_bytes());
 }
