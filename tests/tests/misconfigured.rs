@@ -78,8 +78,11 @@ async fn push_has_no_pair_to_get_wrong() {
     let (app, logs) = app_with_logs(&[("push_provider", "expo"), ("push_origin", origin.as_str())]).await;
     let manifest: toml::Table = std::fs::read_to_string(e2e::paths::spin_toml()).unwrap().parse().unwrap();
     assert!(!manifest["variables"].as_table().unwrap().contains_key("push_url"), "push_url is not an application variable");
-    let caller = app.user("Ali", None).await;
-    let callee = app.user("Veli", Some("ExponentPushToken[device]")).await;
+    // Both people made through public routes: the callee registers a device.
+    let (caller, callee) = (new_user(), new_user());
+    let device = json!({ "token": "ExponentPushToken[device]", "platform": "ios" }).to_string();
+    let registered = app.post("/push-token-register", Some(&bearer(callee)), &device).await;
+    assert_eq!(registered.status, 200, "{:?}", registered.body);
     let answer = app.post("/call-initiate", Some(&bearer(caller)), &json!({ "calleeId": callee, "callType": "audio" }).to_string()).await;
     assert_eq!(answer.status, 201, "{:?}", answer.body);
     assert_eq!(elsewhere.received().len(), 1, "the ring went to push_origin");
