@@ -74,6 +74,7 @@ async fn schemathesis_finds_nothing() {
         eprintln!("schemathesis {} ({phases}) in {:.1} s: {}", e2e::schemathesis::VERSION, started.elapsed().as_secs_f64(), summary.join("; "));
         assert!(output.status.success(), "schemathesis ({phases}) found problems with seed {seed}; its report is above");
     }
+    let _ = std::fs::remove_dir_all(&work);
     app.stop().await;
 }
 

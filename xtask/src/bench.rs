@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use devhost::phases::Phase;
 use e2e::load::{self, MakeRequest};
 use uuid::Uuid;
 
@@ -262,41 +263,47 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 
 /// Each phase's (count, total) over a run.
 fn phase_delta(
-    before: &[(devhost::phases::Phase, u64, std::time::Duration)],
-    after: &[(devhost::phases::Phase, u64, std::time::Duration)],
-) -> Vec<(&'static str, u64, std::time::Duration)> {
-    before.iter().zip(after).map(|((phase, count, total), (_, count_after, total_after))| (phase.name(), count_after - count, *total_after - *total)).collect()
+    before: &[(Phase, u64, std::time::Duration)],
+    after: &[(Phase, u64, std::time::Duration)],
+) -> Vec<(Phase, u64, std::time::Duration)> {
+    before.iter().zip(after).map(|((phase, count, total), (_, count_after, total_after))| (*phase, count_after - count, *total_after - *total)).collect()
 }
 
 /// One token request at one connection, phase by phase, as the host timed
 /// it, beside what wrk saw: means over the run.
-fn print_phases(phases: &[(&'static str, u64, std::time::Duration)], client_mean_us: f64) -> serde_json::Value {
-    let requests = phases.iter().find(|(name, _, _)| *name == "request").map(|(_, count, _)| *count).unwrap_or(0).max(1);
-    let per_request = |name: &str| {
+fn print_phases(phases: &[(Phase, u64, std::time::Duration)], client_mean_us: f64) -> serde_json::Value {
+    let requests = phases.iter().find(|(phase, _, _)| *phase == Phase::Request).map(|(_, count, _)| *count).unwrap_or(0).max(1);
+    // (calls, µs) per request.
+    let per_request = |wanted: Phase| {
         let (count, total) =
-            phases.iter().find(|(phase, _, _)| *phase == name).map(|(_, count, total)| (*count, *total)).unwrap_or_default();
+            phases.iter().find(|(phase, _, _)| *phase == wanted).map(|(_, count, total)| (*count, *total)).unwrap_or_default();
         (count as f64 / requests as f64, total.as_secs_f64() * 1e6 / requests as f64)
     };
     println!("\nPOST /get-livekit-token at 1 connection, per request (host timestamps, means over {requests} requests):");
     println!("{:<44} {:>7} {:>9}", "phase", "calls", "µs");
-    let mut json = serde_json::Map::new();
-    let (_, request_us) = per_request("request");
-    let (_, guest_us) = per_request("guest");
-    let host_calls: f64 = ["postgres_connect", "postgres_statement", "variables", "outbound_http"].iter().map(|name| per_request(name).1).sum();
-    let lines: Vec<(&str, f64, f64)> = vec![
-        ("client (wrk), whole exchange", 1.0, client_mean_us),
-        ("TCP, HTTP parse and write (client - host)", 1.0, client_mean_us - request_us),
-        ("host: routed head to answer head", 1.0, request_us),
-        ("  read body, set Spin's headers", per_request("body").0, per_request("body").1),
-        ("  wait for an instance slot", per_request("slot").0, per_request("slot").1),
-        ("  component, until its answer head", per_request("guest").0, guest_us),
-        ("    pool checkout (clean on checkout)", per_request("postgres_connect").0, per_request("postgres_connect").1),
-        ("    SQL statements (prepare + run)", per_request("postgres_statement").0, per_request("postgres_statement").1),
-        ("    variable reads", per_request("variables").0, per_request("variables").1),
-        ("    outbound HTTP", per_request("outbound_http").0, per_request("outbound_http").1),
-        ("    guest code, instance, wasm<->host", 1.0, guest_us - host_calls),
+    let (_, request_us) = per_request(Phase::Request);
+    let (_, guest_us) = per_request(Phase::Guest);
+    let host_calls: f64 =
+        [Phase::PostgresConnect, Phase::PostgresStatement, Phase::Variables, Phase::OutboundHttp].into_iter().map(|phase| per_request(phase).1).sum();
+    let mut lines: Vec<(&str, (f64, f64))> = vec![
+        ("client (wrk), whole exchange", (1.0, client_mean_us)),
+        ("TCP, HTTP parse and write (client - host)", (1.0, client_mean_us - request_us)),
+        ("host: routed head to answer head", (1.0, request_us)),
     ];
-    for (name, calls, micros) in lines {
+    for (name, phase) in [
+        ("  read body, set Spin's headers", Phase::Body),
+        ("  wait for an instance slot", Phase::Slot),
+        ("  component, until its answer head", Phase::Guest),
+        ("    pool checkout (clean on checkout)", Phase::PostgresConnect),
+        ("    SQL statements (prepare + run)", Phase::PostgresStatement),
+        ("    variable reads", Phase::Variables),
+        ("    outbound HTTP", Phase::OutboundHttp),
+    ] {
+        lines.push((name, per_request(phase)));
+    }
+    lines.push(("    guest code, instance, wasm<->host", (1.0, guest_us - host_calls)));
+    let mut json = serde_json::Map::new();
+    for (name, (calls, micros)) in lines {
         println!("{name:<44} {calls:>7.2} {micros:>9.0}");
         json.insert(name.trim().to_owned(), serde_json::json!({ "calls": calls, "us": micros }));
     }
