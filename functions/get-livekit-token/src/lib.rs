@@ -30,7 +30,7 @@ async fn get_token(incoming: Incoming) -> Result<Reply, Failure> {
     let id = match target {
         TokenTarget::Session(id) | TokenTarget::Call(id) => id,
     };
-    let rows = db::query(&connection, &statement(target), vec![db::uuid(user.0), db::uuid(id)]).await?;
+    let rows = db::query(&connection, statement(target), vec![db::uuid(user.0), db::uuid(id)]).await?;
     let row = rows.first().ok_or_else(|| Failure::internal("the rate-limit upsert returned no row"))?;
     if db::get::<i64>(row, "hits")? > i64::try_from(limit).unwrap_or(i64::MAX) {
         return Err(ErrorCode::RateLimited.into());
@@ -45,44 +45,15 @@ async fn get_token(incoming: Incoming) -> Result<Reply, Failure> {
     Ok(Reply::ok(body))
 }
 
-/// Counts this request in the user's window (60 s from the window's first
-/// request) and joins the display name. The upsert's row lock makes parallel
-/// requests count one by one; the table is unlogged, so no WAL flush waits.
-const RATE_LIMITED_USER: &str = "
-WITH hit AS (
-    INSERT INTO token_rate_limits AS r (user_id, window_started_at, hits)
-    VALUES ($1, now(), 1)
-    ON CONFLICT (user_id) DO UPDATE SET
-        window_started_at = CASE WHEN r.window_started_at > now() - interval '60 seconds'
-                                 THEN r.window_started_at ELSE now() END,
-        hits = CASE WHEN r.window_started_at > now() - interval '60 seconds'
-                    THEN LEAST(r.hits + 1, 1000000) ELSE 1 END
-    RETURNING hits
-)
-SELECT hit.hits::bigint AS hits,
-       COALESCE(NULLIF(u.display_name, ''), $1::text) AS display_name,
-       {facts}
-FROM hit
-LEFT JOIN users u ON u.id = $1
-{join}";
-
-const SESSION_COLUMNS: &str = "s.creator_id::text AS creator_id, s.status, s.type, s.access,
-       s.price_coins::bigint AS price_coins, s.livekit_room_name,
-       EXISTS (SELECT 1 FROM subscriptions
-               WHERE subscriber_id = $1 AND creator_id = s.creator_id AND expires_at > now()) AS subscribed,
-       EXISTS (SELECT 1 FROM session_purchases WHERE session_id = s.id AND user_id = $1) AS purchased";
-const SESSION_JOIN: &str = "LEFT JOIN live_sessions s ON s.id = $2";
-
-const CALL_COLUMNS: &str = "c.caller_id::text AS caller_id, c.callee_id::text AS callee_id, c.status, c.call_type,
-       c.livekit_room_name";
-const CALL_JOIN: &str = "LEFT JOIN calls c ON c.id = $2";
-
-fn statement(target: TokenTarget) -> String {
-    let (facts, join) = match target {
-        TokenTarget::Session(_) => (SESSION_COLUMNS, SESSION_JOIN),
-        TokenTarget::Call(_) => (CALL_COLUMNS, CALL_JOIN),
-    };
-    RATE_LIMITED_USER.replace("{facts}", facts).replace("{join}", join)
+/// Counts this request against the user's rate limit and loads the display
+/// name and every fact admission needs, in one call of a PL/pgSQL function
+/// (migration 0011): Spin sends each statement's text and Postgres plans it
+/// anew, while a function's plans are kept per connection.
+fn statement(target: TokenTarget) -> &'static str {
+    match target {
+        TokenTarget::Session(_) => "SELECT * FROM token_session_facts($1, $2)",
+        TokenTarget::Call(_) => "SELECT * FROM token_call_facts($1, $2)",
+    }
 }
 
 fn session_facts(row: &Row) -> Result<Option<SessionFacts>, Failure> {
