@@ -35,14 +35,32 @@ impl WrkReport {
     }
 }
 
-/// The wrk binary (`WRK_BIN`, else `wrk` on the PATH), or why there is none.
+/// The wrk binary (`WRK_BIN`, else `wrk` on the PATH). A missing `wrk` is
+/// installed with apt-get where that can run (Debian, as root), as the
+/// project's commands install what they need; otherwise the error says how.
 pub fn binary() -> anyhow::Result<PathBuf> {
     let path = PathBuf::from(std::env::var_os("WRK_BIN").unwrap_or_else(|| "wrk".into()));
-    match Command::new(&path).arg("--version").output() {
-        // wrk prints its version and usage and exits 1.
-        Ok(output) if String::from_utf8_lossy(&output.stdout).starts_with("wrk ") => Ok(path),
-        _ => bail!("{} does not run: the benchmark's load comes from wrk (Debian: apt-get install wrk)", path.display()),
+    if runs(&path) {
+        return Ok(path);
     }
+    if std::env::var_os("WRK_BIN").is_none() && install_with_apt() && runs(&path) {
+        return Ok(path);
+    }
+    bail!("{} does not run: the benchmark's load comes from wrk (Debian: apt-get install wrk)", path.display())
+}
+
+fn runs(path: &PathBuf) -> bool {
+    // wrk prints its version and usage and exits 1.
+    Command::new(path).arg("--version").output().is_ok_and(|output| String::from_utf8_lossy(&output.stdout).starts_with("wrk "))
+}
+
+fn install_with_apt() -> bool {
+    eprintln!("Installing wrk (apt-get install wrk)");
+    Command::new("apt-get")
+        .args(["install", "-y", "-qq", "wrk"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// Runs wrk against `url` with `connections` connections on `threads`

@@ -74,6 +74,15 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
     let wrk = e2e::wrk::binary()?;
     crate::build()?;
+    // One table per runtime: E2E_RUNTIME=spin SPIN_BIN=... runs the same bench on Spin.
+    match e2e::host::runtime()? {
+        e2e::host::Runtime::Devhost => println!("Runtime: our host (devhost), in this process"),
+        e2e::host::Runtime::Spin(spin) => println!(
+            "Runtime: Spin, {} ({}); the phase table needs our host",
+            spin.path.display(),
+            spin.version.as_deref().unwrap_or("version not checked")
+        ),
+    }
     if statement_cache {
         println!("Postgres statements: prepared once per connection and reused (--statement-cache)");
     } else {
@@ -189,7 +198,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                         anyhow::Ok((report, phase_delta(&before, &devhost::phases::snapshot())))
                     })
                     .await??;
-                    if *workload == Workload::Token && concurrency == 1 {
+                    let on_our_host = matches!(e2e::host::runtime()?, e2e::host::Runtime::Devhost);
+                    if *workload == Workload::Token && concurrency == 1 && on_our_host {
                         phase_table = Some((phases, report.mean_us));
                     }
                     (
@@ -253,6 +263,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         if let Some(path) = json_out {
             for row in &mut rows {
                 row["statementCache"] = statement_cache.into();
+                row["runtime"] = match e2e::host::runtime()? {
+                    e2e::host::Runtime::Devhost => "devhost",
+                    e2e::host::Runtime::Spin(_) => "spin",
+                }
+                .into();
             }
             std::fs::write(&path, serde_json::to_string_pretty(&rows)?)?;
             println!("wrote {path}");
