@@ -47,8 +47,12 @@ async fn receive(incoming: Incoming) -> Result<Reply, Failure> {
     };
     let grace = config::positive_integer("host_grace_seconds", DEFAULT_HOST_GRACE_SECONDS).await?;
     let connection = db::connect().await?;
+    // Our rooms are named after what they carry (live-session-start, call-initiate).
+    if room.starts_with("live_") {
+        return Ok(outcome(&apply_to_session(&connection, &event, &room, grace).await?));
+    }
     db::execute(&connection, "BEGIN", vec![]).await?;
-    let result = apply(&connection, &event, &room, grace).await;
+    let result = apply(&connection, &event, &room).await;
     match result {
         Ok(applied) => {
             db::execute(&connection, "COMMIT", vec![]).await?;
@@ -66,8 +70,9 @@ fn outcome(text: &str) -> Reply {
     Reply::ok(json!({ "success": true, "outcome": text }))
 }
 
-/// Everything one event changes, inside the caller's transaction.
-async fn apply(connection: &Connection, event: &WebhookEvent, room: &str, grace: u64) -> Result<String, Failure> {
+/// Everything one event of a room other than a session's changes, inside the
+/// caller's transaction.
+async fn apply(connection: &Connection, event: &WebhookEvent, room: &str) -> Result<String, Failure> {
     let identity = event.participant.as_ref().map(|p| p.identity.clone());
     let recorded = db::query(
         connection,
@@ -86,10 +91,7 @@ async fn apply(connection: &Connection, event: &WebhookEvent, room: &str, grace:
     if recorded.is_empty() {
         return Ok("duplicate".to_owned());
     }
-    // Our rooms are named after what they carry (live-session-start, call-initiate).
-    let applied = if room.starts_with("live_") {
-        apply_to_session(connection, event, room, grace).await?
-    } else if room.starts_with("call_") {
+    let applied = if room.starts_with("call_") {
         apply_to_call(connection, event, room).await?
     } else {
         "ignored: not our room".to_owned()
@@ -99,67 +101,42 @@ async fn apply(connection: &Connection, event: &WebhookEvent, room: &str, grace:
     Ok(applied)
 }
 
+/// Everything one event of a session's room changes, in one statement and so
+/// one transaction: the function of migration 0012 (dedupe, the session's lock
+/// and overdue grace, presence, host status); the meaning of the event comes
+/// from `domain`.
 async fn apply_to_session(connection: &Connection, event: &WebhookEvent, room: &str, grace: u64) -> Result<String, Failure> {
-    // Lock the session (all events of a room in turn) and enforce an overdue
-    // host grace first: a host who comes back after it finds the session ended.
+    let change = PresenceChange::of(event).filter(|_| event.participant.is_some());
+    let text = |value: Option<String>| value.map_or(ParameterValue::DbNull, ParameterValue::Str);
     let rows = db::query(
         connection,
-        "WITH s AS (
-             SELECT id, creator_id, status FROM live_sessions WHERE livekit_room_name = $1 FOR UPDATE
-         ), timed_out AS (
-             UPDATE live_sessions SET status = 'ended', ended_at = now(), end_reason = 'host_timeout', updated_at = now()
-             WHERE id = (SELECT id FROM s) AND status IN ('host_disconnected', 'paused')
-               AND host_left_at <= now() - make_interval(secs => $2)
-             RETURNING id
-         )
-         SELECT s.id::text AS id, s.creator_id::text AS creator_id,
-                CASE WHEN EXISTS (SELECT 1 FROM timed_out) THEN 'ended' ELSE s.status END AS status
-         FROM s",
-        vec![ParameterValue::Str(room.to_owned()), ParameterValue::Floating64(grace as f64)],
+        "SELECT webhook_session_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS outcome",
+        vec![
+            ParameterValue::Str(event.id.clone()),
+            ParameterValue::Str(event.kind.as_str().to_owned()),
+            ParameterValue::Str(room.to_owned()),
+            text(event.participant.as_ref().map(|p| p.identity.clone())),
+            ParameterValue::Floating64(event.created_at as f64),
+            ParameterValue::Floating64(grace as f64),
+            ParameterValue::Boolean(event.kind == EventKind::RoomFinished),
+            change.map_or(ParameterValue::DbNull, |change| ParameterValue::Boolean(change.present())),
+            change.map_or(ParameterValue::DbNull, |change| ParameterValue::Int16(change.rank())),
+            text(change.and_then(left_reason).map(str::to_owned)),
+            text(change.map(|change| change.host_status().as_str().to_owned())),
+        ],
     )
     .await?;
-    let Some(session) = rows.first() else {
-        return Ok("ignored: unknown room".to_owned());
-    };
-    let session_id: Uuid = db::get::<String>(session, "id")?.parse().map_err(|_| Failure::internal("session id"))?;
-    let creator: String = db::get(session, "creator_id")?;
-    let status: String = db::get(session, "status")?;
-    let id = db::uuid(session_id);
-    if status == "ended" {
-        return Ok("ignored: session ended".to_owned());
+    let row = rows.first().ok_or_else(|| Failure::internal("webhook_session_event returned no row"))?;
+    db::get(row, "outcome")
+}
+
+/// What `room_participants.left_reason` says for a change.
+fn left_reason(change: PresenceChange) -> Option<&'static str> {
+    match change {
+        PresenceChange::Joined => None,
+        PresenceChange::LeftCleanly => Some("client_initiated"),
+        PresenceChange::Dropped => Some("network"),
     }
-    if event.kind == EventKind::RoomFinished {
-        db::execute(
-            connection,
-            "UPDATE live_sessions SET status = 'ended', ended_at = now(), end_reason = 'room_finished', updated_at = now()
-             WHERE id = $1 AND status <> 'ended'",
-            vec![id],
-        )
-        .await?;
-        return Ok("applied: room finished".to_owned());
-    }
-    let mut result = "applied".to_owned();
-    if let (Some(change), Some(participant)) = (PresenceChange::of(event), event.participant.as_ref()) {
-        if !record_presence(connection, room, &participant.identity, change, event.created_at).await? {
-            result = "stale".to_owned();
-        } else if participant.identity == creator {
-            let new_status = change.host_status();
-            db::execute(
-                connection,
-                "UPDATE live_sessions
-                 SET status = $2, host_left_at = CASE WHEN $2 = 'live' THEN NULL ELSE to_timestamp($3) END, updated_at = now()
-                 WHERE id = $1 AND status <> 'ended'",
-                vec![id.clone(), ParameterValue::Str(new_status.as_str().to_owned()), ParameterValue::Floating64(event.created_at as f64)],
-            )
-            .await?;
-            result = format!("applied: host {}", new_status.as_str());
-        }
-    }
-    if result != "stale" {
-        // The orphan cleanup reads updated_at as "last activity".
-        db::execute(connection, "UPDATE live_sessions SET updated_at = now() WHERE id = $1", vec![id]).await?;
-    }
-    Ok(result)
 }
 
 async fn apply_to_call(connection: &Connection, event: &WebhookEvent, room: &str) -> Result<String, Failure> {
@@ -247,11 +224,7 @@ async fn record_presence(connection: &Connection, room: &str, identity: &str, ch
             ParameterValue::Boolean(change.present()),
             ParameterValue::Floating64(created_at as f64),
             ParameterValue::Int16(change.rank()),
-            match change {
-                PresenceChange::Joined => ParameterValue::DbNull,
-                PresenceChange::LeftCleanly => ParameterValue::Str("client_initiated".to_owned()),
-                PresenceChange::Dropped => ParameterValue::Str("network".to_owned()),
-            },
+            left_reason(change).map_or(ParameterValue::DbNull, |reason| ParameterValue::Str(reason.to_owned())),
         ],
     )
     .await?;
