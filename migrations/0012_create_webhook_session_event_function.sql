@@ -9,6 +9,24 @@
 -- p_rank and p_left_reason describe the participant's presence change and
 -- p_host_status the session status it gives a host; all four are NULL when
 -- the event changes no presence. Returns the outcome the answer reports (and webhook_events.outcome keeps).
+-- Upserts a participant's presence in a room unless a newer event (or a join
+-- at the same second) was already applied; returns whether this one was.
+-- Both session and call rooms record presence through it.
+CREATE FUNCTION webhook_record_presence(
+    p_room text, p_identity text, p_present boolean, p_created_at double precision,
+    p_rank smallint, p_left_reason text
+) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO room_participants AS p (room_name, identity, present, event_at, event_rank, left_reason)
+    VALUES (p_room, p_identity, p_present, to_timestamp(p_created_at), p_rank, p_left_reason)
+    ON CONFLICT (room_name, identity) DO UPDATE
+    SET present = EXCLUDED.present, event_at = EXCLUDED.event_at, event_rank = EXCLUDED.event_rank,
+        left_reason = EXCLUDED.left_reason, updated_at = now()
+    WHERE (p.event_at, p.event_rank) < (EXCLUDED.event_at, EXCLUDED.event_rank);
+    RETURN FOUND;
+END $$;
+
 CREATE FUNCTION webhook_session_event(
     p_id text, p_event text, p_room text, p_identity text, p_created_at double precision,
     p_grace_seconds double precision, p_room_finished boolean,
@@ -51,14 +69,7 @@ BEGIN
             applied := 'applied: room finished';
         ELSE
             IF p_present IS NOT NULL AND p_identity IS NOT NULL THEN
-                -- Applied only when newer than the participant's last applied event.
-                INSERT INTO room_participants AS p (room_name, identity, present, event_at, event_rank, left_reason)
-                VALUES (p_room, p_identity, p_present, to_timestamp(p_created_at), p_rank, p_left_reason)
-                ON CONFLICT (room_name, identity) DO UPDATE
-                SET present = EXCLUDED.present, event_at = EXCLUDED.event_at, event_rank = EXCLUDED.event_rank,
-                    left_reason = EXCLUDED.left_reason, updated_at = now()
-                WHERE (p.event_at, p.event_rank) < (EXCLUDED.event_at, EXCLUDED.event_rank);
-                IF NOT FOUND THEN
+                IF NOT webhook_record_presence(p_room, p_identity, p_present, p_created_at, p_rank, p_left_reason) THEN
                     applied := 'stale';
                 ELSIF p_identity = creator THEN
                     UPDATE live_sessions

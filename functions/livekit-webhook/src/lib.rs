@@ -207,17 +207,12 @@ async fn apply_to_call(connection: &Connection, event: &WebhookEvent, room: &str
 }
 
 /// Upserts the participant's presence unless a newer event (or a join at the
-/// same second) was already applied. Returns whether this event was applied.
+/// same second) was already applied, with the function a session room's
+/// event uses too (migration 0012). Returns whether this event was applied.
 async fn record_presence(connection: &Connection, room: &str, identity: &str, change: PresenceChange, created_at: u64) -> Result<bool, Failure> {
     let rows = db::query(
         connection,
-        "INSERT INTO room_participants AS p (room_name, identity, present, event_at, event_rank, left_reason)
-         VALUES ($1, $2, $3, to_timestamp($4), $5, $6)
-         ON CONFLICT (room_name, identity) DO UPDATE
-         SET present = EXCLUDED.present, event_at = EXCLUDED.event_at, event_rank = EXCLUDED.event_rank,
-             left_reason = EXCLUDED.left_reason, updated_at = now()
-         WHERE (p.event_at, p.event_rank) < (EXCLUDED.event_at, EXCLUDED.event_rank)
-         RETURNING 1 AS applied",
+        "SELECT webhook_record_presence($1, $2, $3, $4, $5, $6) AS applied",
         vec![
             ParameterValue::Str(room.to_owned()),
             ParameterValue::Str(identity.to_owned()),
@@ -228,5 +223,6 @@ async fn record_presence(connection: &Connection, room: &str, identity: &str, ch
         ],
     )
     .await?;
-    Ok(!rows.is_empty())
+    let row = rows.first().ok_or_else(|| Failure::internal("webhook_record_presence returned no row"))?;
+    db::get(row, "applied")
 }
