@@ -678,6 +678,12 @@ export interface operations {
                     token: string;
                     /** @enum {string} */
                     platform: "ios" | "android" | "web";
+                    /**
+                     * @description The provider the token is for: Expo's push API, Apple's VoIP pushes (PushKit) or FCM. `apns_voip` goes only with platform `ios`, `fcm` only with `android` or `web`; another pairing is 400 `INVALID_REQUEST` with `field: kind`. A device may register several kinds, one call per token.
+                     * @default expo
+                     * @enum {string}
+                     */
+                    kind?: "expo" | "apns_voip" | "fcm";
                 };
             };
         };
@@ -693,6 +699,8 @@ export interface operations {
                         success: true;
                         token: {
                             platform?: string;
+                            /** @enum {string} */
+                            kind?: "expo" | "apns_voip" | "fcm";
                             /** Format: date-time */
                             updatedAt?: string;
                         };
