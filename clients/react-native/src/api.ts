@@ -15,6 +15,10 @@ export type SessionStatus = Schemas["SessionStatus"];
 export type SessionType = NonNullable<Session["type"]>;
 export type TokenAnswer = Schemas["TokenAnswer"];
 export type Health = Schemas["Health"];
+export type PushTokenRegistration = RequestBody<"pushTokenRegister">;
+export type PushPlatform = PushTokenRegistration["platform"];
+/** The provider a device token is for: Expo, Apple's VoIP pushes (PushKit), FCM. */
+export type PushKind = NonNullable<PushTokenRegistration["kind"]>;
 
 /** The operations the app calls. The others are for LiveKit (the webhook),
  * the scheduler (the sweep), tooling (the document itself) and probes (HEAD). */

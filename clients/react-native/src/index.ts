@@ -9,3 +9,4 @@ export * from "./calls.js";
 export * from "./connection.js";
 export * from "./quality.js";
 export * from "./watch-session.js";
+export * from "./push-tokens.js";
