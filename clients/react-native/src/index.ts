@@ -10,3 +10,4 @@ export * from "./connection.js";
 export * from "./quality.js";
 export * from "./watch-session.js";
 export * from "./push-tokens.js";
+export * from "./call-push.js";
