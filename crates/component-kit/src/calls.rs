@@ -58,10 +58,13 @@ pub async fn load_expiring(connection: &Connection, call_id: Uuid, ring_timeout_
 
 /// Applies `transition` to the call if it is still in one of `transition.from`
 /// (a guarded UPDATE: a late or repeated writer changes nothing). `None` when
-/// the call had moved on.
+/// the call had moved on. A transition whose commit may be lost
+/// ([`Transition::commit_may_be_lost`]) commits without waiting for the WAL
+/// flush.
 pub async fn apply(connection: &Connection, call_id: Uuid, transition: &Transition) -> Result<Option<CallRow>, Failure> {
     let statement = format!(
         "UPDATE calls c SET status = $2, {stamp} = now(), end_reason = $3, updated_at = now()
+         FROM (SELECT set_config('synchronous_commit', COALESCE($5, current_setting('synchronous_commit')), true)) AS commit_mode
          WHERE c.id = $1 AND c.status = ANY($4)
          RETURNING {CALL_COLUMNS}",
         stamp = transition.to.timestamp_column(),
@@ -71,7 +74,14 @@ pub async fn apply(connection: &Connection, call_id: Uuid, transition: &Transiti
     let rows = db::query(
         connection,
         &statement,
-        vec![db::uuid(call_id), ParameterValue::Str(transition.to.as_str().to_owned()), end_reason, ParameterValue::ArrayStr(from)],
+        vec![
+            db::uuid(call_id),
+            ParameterValue::Str(transition.to.as_str().to_owned()),
+            end_reason,
+            ParameterValue::ArrayStr(from),
+            // Local to this statement's transaction; NULL keeps the server's setting.
+            if transition.commit_may_be_lost() { ParameterValue::Str("off".to_owned()) } else { ParameterValue::DbNull },
+        ],
     )
     .await?;
     rows.first().map(call_row).transpose()

@@ -140,6 +140,18 @@ pub const TRANSITIONS: &[Transition] = &[
     Transition { event: CallEvent::MaxDuration, actor: Actor::System, from: &[S::Live], to: S::Ended, end_reason: Some(CallEndReason::MaxDuration) },
 ];
 
+impl Transition {
+    /// Whether a Postgres crash may lose this transition's commit
+    /// (`synchronous_commit = off` for it alone). Only `initiated → ringing`:
+    /// the `initiated` row it moves is durable, nothing but this commit
+    /// needs it, and a call found `initiated` after a crash is failed by the
+    /// sweep's initiate timeout like any push that never finished. Every
+    /// other transition ends, answers or bills a call and must survive.
+    pub fn commit_may_be_lost(&self) -> bool {
+        self.event == CallEvent::PushAccepted
+    }
+}
+
 /// The active states: a user is in at most one call in these.
 pub const ACTIVE: &[CallStatus] = &[S::Initiated, S::Ringing, S::Accepted, S::Live];
 
@@ -272,6 +284,8 @@ mod tests {
         assert_eq!(path(S::Initiated, &[PushAccepted, Action(CallAction::Accept), BothJoined, NetworkFailure]), Some(S::Failed));
         assert_eq!(path(S::Initiated, &[PushAccepted, Action(CallAction::Accept), BothJoined, MaxDuration]), Some(S::Ended));
         assert_eq!(path(S::Initiated, &[InitiateTimeout]), Some(S::Failed));
+        let lossy: Vec<CallEvent> = TRANSITIONS.iter().filter(|t| t.commit_may_be_lost()).map(|t| t.event).collect();
+        assert_eq!(lossy, [PushAccepted], "only the ring may skip the WAL flush; the sweep recovers it");
         assert_eq!(path(S::Initiated, &[PushAccepted, Action(CallAction::Accept), Action(CallAction::Reject)]), None);
     }
 
