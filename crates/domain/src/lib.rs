@@ -9,6 +9,7 @@ mod enum_str;
 pub mod access;
 pub mod auth;
 pub mod call;
+pub mod delivery;
 pub mod errors;
 pub mod hs256;
 pub mod ids;
