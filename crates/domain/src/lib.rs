@@ -7,8 +7,10 @@
 mod enum_str;
 
 pub mod access;
+pub mod apns;
 pub mod auth;
 pub mod call;
+pub mod call_push;
 pub mod delivery;
 pub mod errors;
 pub mod hs256;
