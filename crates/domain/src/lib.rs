@@ -13,6 +13,7 @@ pub mod call;
 pub mod call_push;
 pub mod delivery;
 pub mod errors;
+pub mod fcm;
 pub mod hs256;
 pub mod ids;
 pub mod livekit_token;
