@@ -7,10 +7,13 @@
 mod enum_str;
 
 pub mod access;
+pub mod apns;
 pub mod auth;
 pub mod call;
+pub mod call_push;
 pub mod delivery;
 pub mod errors;
+pub mod fcm;
 pub mod hs256;
 pub mod ids;
 pub mod livekit_token;
