@@ -12,6 +12,8 @@ use serde_json::{json, Value};
 
 /// The path of Expo's send endpoint.
 pub const SEND_PATH: &str = "/--/api/v2/push/send";
+/// The path of Expo's receipts endpoint.
+pub const RECEIPTS_PATH: &str = "/--/api/v2/push/getReceipts";
 
 /// How the fake answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +45,12 @@ pub struct FakePush {
 struct State {
     mode: PushMode,
     received: Vec<ReceivedPush>,
+    /// Tokens whose tickets say DeviceNotRegistered.
+    gone: std::collections::HashSet<String>,
+    /// Whether receipts say DeviceNotRegistered (else ok).
+    receipts_gone: bool,
+    /// Ids asked for at the receipts endpoint.
+    receipt_ids: Vec<String>,
 }
 
 impl FakePush {
@@ -50,7 +58,13 @@ impl FakePush {
     pub async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let url = format!("http://{}{SEND_PATH}", listener.local_addr().expect("bound address"));
-        let state = Arc::new(Mutex::new(State { mode: PushMode::Accept, received: Vec::new() }));
+        let state = Arc::new(Mutex::new(State {
+            mode: PushMode::Accept,
+            received: Vec::new(),
+            gone: Default::default(),
+            receipts_gone: false,
+            receipt_ids: Vec::new(),
+        }));
         let task = crate::fake_server::spawn(listener, state.clone(), answer);
         Self { url, state, task }
     }
@@ -58,6 +72,21 @@ impl FakePush {
     /// Changes how the fake answers from now on.
     pub fn set_mode(&self, mode: PushMode) {
         self.state.lock().expect("fake state").mode = mode;
+    }
+
+    /// `token`'s tickets say DeviceNotRegistered from now on.
+    pub fn unregister(&self, token: &str) {
+        self.state.lock().expect("fake state").gone.insert(token.to_owned());
+    }
+
+    /// Receipts say DeviceNotRegistered from now on.
+    pub fn receipts_gone(&self, gone: bool) {
+        self.state.lock().expect("fake state").receipts_gone = gone;
+    }
+
+    /// Ticket ids asked for at the receipts endpoint so far.
+    pub fn receipt_ids(&self) -> Vec<String> {
+        self.state.lock().expect("fake state").receipt_ids.clone()
     }
 
     /// Every request so far.
@@ -87,13 +116,26 @@ async fn answer(
     let authorization = request.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let mode = {
+    let (mode, gone, receipts_gone) = {
         let mut state = state.lock().expect("fake state");
-        state.received.push(ReceivedPush { authorization, body: body.clone() });
-        state.mode
+        if path != RECEIPTS_PATH {
+            state.received.push(ReceivedPush { authorization, body: body.clone() });
+        }
+        (state.mode, state.gone.clone(), state.receipts_gone)
     };
     if mode == PushMode::Hang {
         std::future::pending::<()>().await;
+    }
+    if path == RECEIPTS_PATH && post {
+        let ids: Vec<String> = body["ids"].as_array().map(|ids| ids.iter().filter_map(Value::as_str).map(str::to_owned).collect()).unwrap_or_default();
+        state.lock().expect("fake state").receipt_ids.extend(ids.iter().cloned());
+        let receipt = if receipts_gone {
+            json!({ "status": "error", "message": "The recipient device is not registered with FCM.", "details": { "error": "DeviceNotRegistered" } })
+        } else {
+            json!({ "status": "ok" })
+        };
+        let receipts: serde_json::Map<String, Value> = ids.into_iter().map(|id| (id, receipt.clone())).collect();
+        return Ok(crate::fake_server::json(200, &json!({ "data": receipts })));
     }
     if path != SEND_PATH || !post {
         return Ok(crate::fake_server::json(404, &json!({ "errors": [{ "code": "NOT_FOUND", "message": "not found" }] })));
@@ -110,7 +152,7 @@ async fn answer(
     let tickets: Vec<Value> = tokens
         .iter()
         .map(|token| match mode {
-            PushMode::Refuse => json!({
+            _ if mode == PushMode::Refuse || gone.contains(token) => json!({
                 "status": "error",
                 "message": format!("\"{token}\" is not a registered push notification recipient"),
                 "details": { "error": "DeviceNotRegistered" },

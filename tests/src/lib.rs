@@ -6,6 +6,8 @@
 pub mod app;
 pub mod config_check;
 pub mod db;
+pub mod fake_fcm;
+pub mod fake_jwt;
 pub mod fake_livekit;
 pub mod fake_push;
 pub mod fake_sentry;

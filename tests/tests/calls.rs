@@ -57,7 +57,8 @@ async fn the_happy_path_rings_accepts_and_ends() {
     let message = &pushes[0].body;
     assert_eq!(message["to"], json!(["ExponentPushToken[veli-phone]"]));
     assert_eq!(message["priority"], "high");
-    assert_eq!(message["data"], json!({ "callId": id, "callerId": caller.to_string(), "callType": "video" }));
+    assert_eq!(message["data"], json!({ "type": "incoming_call", "callId": id, "callerId": caller.to_string(), "callerName": "Ali", "callType": "video" }));
+    assert_eq!(started.body["push"], json!({ "expo": { "outcome": "accepted", "devices": 1, "delivered": 1, "gone": 0 } }));
     assert!(message["body"].as_str().unwrap().contains("Ali"));
 
     let accepted = act(&app, callee, &id, "accept").await;

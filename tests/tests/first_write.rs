@@ -43,7 +43,8 @@ fn livekit_name(answer: &Answer) -> String {
 /// The text of the last push the fake provider received.
 fn last_push_text(app: &App) -> String {
     let pushes = app.push.received();
-    let push = pushes.last().expect("a push was sent");
+    // The rings only: an accept also sends a `call_ended` without text.
+    let push = pushes.iter().rev().find(|push| push.body["data"]["type"] == "incoming_call").expect("a push was sent");
     push.body["body"].as_str().expect("the push has a text").to_owned()
 }
 
@@ -79,7 +80,7 @@ async fn two_people_sign_in_register_call_accept_and_end() {
     assert_eq!(message["to"], json!(["ExponentPushToken[grace-phone]"]), "only the callee's device rings");
     assert_eq!(message["title"], "Gelen görüntülü arama");
     assert_eq!(message["body"], "Ada Lovelace sizi arıyor");
-    assert_eq!(message["data"], json!({ "callId": id, "callerId": ada.to_string(), "callType": "video" }));
+    assert_eq!(message["data"], json!({ "type": "incoming_call", "callId": id, "callerId": ada.to_string(), "callerName": "Ada Lovelace", "callType": "video" }));
 
     let accepted = act(&app, &grace_signed_in, &id, "accept").await;
     assert_eq!(accepted.status, 200, "{:?}", accepted.body);
@@ -93,7 +94,10 @@ async fn two_people_sign_in_register_call_accept_and_end() {
     assert_eq!(ended.body["call"]["status"], "ended");
     assert_eq!(ended.body["call"]["endReason"], "user_ended");
     assert_eq!(ended.body["roomDeletion"], "done");
-    assert_eq!(app.push.received().len(), 1, "no other push");
+    let pushes = app.push.received();
+    assert_eq!(pushes.len(), 2, "the ring, then one stop-ringing push when Grace accepted: {pushes:?}");
+    assert_eq!(pushes[1].body["data"], json!({ "type": "call_ended", "callId": id, "status": "accepted" }));
+    assert_eq!(pushes[1].body["to"], json!(["ExponentPushToken[grace-phone]"]));
     app.stop().await;
 }
 

@@ -202,7 +202,7 @@ async fn a_registered_device_rings_through_the_log_provider() {
             "to": [TOKEN],
             "title": "Gelen arama",
             "body": "Ali sizi arıyor",
-            "data": { "callId": call_id, "callerId": caller.to_string(), "callType": "audio" },
+            "data": { "type": "incoming_call", "callId": call_id, "callerId": caller.to_string(), "callerName": "Ali", "callType": "audio" },
             "priority": "high",
             "ttl": 45,
             "sound": "default",

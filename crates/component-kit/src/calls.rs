@@ -62,8 +62,14 @@ pub async fn load_expiring(connection: &Connection, call_id: Uuid, ring_timeout_
 /// ([`Transition::commit_may_be_lost`]) commits without waiting for the WAL
 /// flush.
 pub async fn apply(connection: &Connection, call_id: Uuid, transition: &Transition) -> Result<Option<CallRow>, Failure> {
+    apply_recording(connection, call_id, transition, None).await
+}
+
+/// [`apply`], storing what each push provider said in `calls.push_outcomes`.
+pub async fn apply_recording(connection: &Connection, call_id: Uuid, transition: &Transition, push_outcomes: Option<&Value>) -> Result<Option<CallRow>, Failure> {
     let statement = format!(
-        "UPDATE calls c SET status = $2, {stamp} = now(), end_reason = $3, updated_at = now()
+        "UPDATE calls c SET status = $2, {stamp} = now(), end_reason = $3, updated_at = now(),
+             push_outcomes = COALESCE($6::jsonb, c.push_outcomes)
          FROM (SELECT set_config('synchronous_commit', COALESCE($5, current_setting('synchronous_commit')), true)) AS commit_mode
          WHERE c.id = $1 AND c.status = ANY($4)
          RETURNING {CALL_COLUMNS}",
@@ -81,6 +87,7 @@ pub async fn apply(connection: &Connection, call_id: Uuid, transition: &Transiti
             ParameterValue::ArrayStr(from),
             // Local to this statement's transaction; NULL keeps the server's setting.
             if transition.commit_may_be_lost() { ParameterValue::Str("off".to_owned()) } else { ParameterValue::DbNull },
+            push_outcomes.map_or(ParameterValue::DbNull, |outcomes| ParameterValue::Jsonb(outcomes.to_string().into_bytes())),
         ],
     )
     .await?;

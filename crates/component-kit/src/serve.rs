@@ -243,6 +243,11 @@ impl Failure {
         Self { error: ApiError::new(ErrorCode::ServiceUnavailable), detail: Some(detail.into()) }
     }
 
+    /// The log-only detail, if any.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
     /// Adds a log-only detail.
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());

@@ -172,10 +172,10 @@ pub fn next(status: CallStatus, event: CallEvent) -> Option<&'static Transition>
 /// Decides a party's action on a call that is now in `status`.
 pub fn decide(action: CallAction, party: Party, status: CallStatus) -> ActionDecision {
     let transition = transition(CallEvent::Action(action));
-    let allowed = match (transition.actor, party) {
-        (Actor::EitherParty, _) | (Actor::Caller, Party::Caller) | (Actor::Callee, Party::Callee) => true,
-        _ => false,
-    };
+    let allowed = matches!(
+        (transition.actor, party),
+        (Actor::EitherParty, _) | (Actor::Caller, Party::Caller) | (Actor::Callee, Party::Callee)
+    );
     if !allowed {
         return ActionDecision::NotYours;
     }

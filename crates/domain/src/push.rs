@@ -14,6 +14,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::call::CallType;
+use crate::delivery::DeviceOutcome;
 use crate::enum_str;
 use crate::errors::ApiError;
 use crate::ids::UserId;
@@ -57,12 +58,16 @@ pub struct PushMessage {
     pub channel_id: &'static str,
 }
 
-/// The `data` the app reads when the notification arrives or is tapped.
+/// The `data` the app reads when the notification arrives or is tapped: the
+/// keys every provider's ring carries (`type` is `incoming_call`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IncomingCallData {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
     pub call_id: Uuid,
     pub caller_id: UserId,
+    pub caller_name: String,
     pub call_type: CallType,
 }
 
@@ -96,12 +101,35 @@ enum_str! {
     }
 }
 
+enum_str! {
+    /// `push_tokens.kind`: which provider the token belongs to.
+    pub enum PushKind {
+        Expo = "expo",
+        ApnsVoip = "apns_voip",
+        Fcm = "fcm",
+    }
+}
+
+impl PushKind {
+    /// Whether a token of this kind can come from `platform`: PushKit is
+    /// iOS only, FCM is Android's and the web's (the `push_tokens` CHECK).
+    pub fn fits(self, platform: Platform) -> bool {
+        match self {
+            PushKind::Expo => true,
+            PushKind::ApnsVoip => platform == Platform::Ios,
+            PushKind::Fcm => matches!(platform, Platform::Android | Platform::Web),
+        }
+    }
+}
+
 /// `POST /push-token-register`: a device's push token.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PushRegistration {
     /// Trimmed, 1..=512 characters, no whitespace or control characters.
     pub token: String,
     pub platform: Platform,
+    /// `expo` when the request leaves it out (clients from before the kinds).
+    pub kind: PushKind,
 }
 
 impl PushMessage {
@@ -119,7 +147,13 @@ impl PushMessage {
             to: tokens.to_vec(),
             title: title.to_owned(),
             body: format!("{caller_name} sizi arıyor"),
-            data: IncomingCallData { call_id: call.call_id, caller_id: call.caller_id, call_type: call.call_type },
+            data: IncomingCallData {
+                kind: "incoming_call",
+                call_id: call.call_id,
+                caller_id: call.caller_id,
+                caller_name: caller_name.to_owned(),
+                call_type: call.call_type,
+            },
             priority: "high",
             ttl: ttl_seconds,
             sound: "default",
@@ -137,6 +171,11 @@ impl PushMessage {
 /// The Expo send request for `message`; `access_token` (Expo's "enhanced
 /// push security") becomes `Authorization: Bearer <token>` when set and non-empty.
 pub fn expo_request(push_url: &str, access_token: Option<&str>, message: &PushMessage) -> OutgoingRequest {
+    expo_json_request(push_url, access_token, &message.to_json())
+}
+
+/// A POST of `body` to one of Expo's endpoints (send, getReceipts).
+pub fn expo_json_request(url: &str, access_token: Option<&str>, body: &Value) -> OutgoingRequest {
     let mut headers = vec![
         ("content-type".to_owned(), "application/json".to_owned()),
         ("accept".to_owned(), "application/json".to_owned()),
@@ -144,7 +183,102 @@ pub fn expo_request(push_url: &str, access_token: Option<&str>, message: &PushMe
     if let Some(token) = access_token.map(str::trim).filter(|token| !token.is_empty()) {
         headers.push(("authorization".to_owned(), format!("Bearer {token}")));
     }
-    OutgoingRequest { url: push_url.to_owned(), headers, body: message.to_json().to_string().into_bytes() }
+    OutgoingRequest { url: url.to_owned(), headers, body: body.to_string().into_bytes() }
+}
+
+/// Expo's data-only message (no title, no sound) that tells `tokens`'
+/// app a ringing call has ended: `data` is the shared `call_ended` keys.
+pub fn expo_data_message(tokens: &[String], data: Value, ttl_seconds: u32) -> Value {
+    serde_json::json!({
+        "to": tokens,
+        "data": data,
+        "priority": "high",
+        "ttl": ttl_seconds,
+        // Wakes the iOS app in the background for a message without an alert.
+        "_contentAvailable": true,
+    })
+}
+
+/// One Expo ticket, for the device at the same place in the message's `to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpoTicket {
+    pub outcome: DeviceOutcome,
+    /// The id whose receipt may later say the device is gone.
+    pub receipt_id: Option<String>,
+}
+
+/// Reads Expo's answer to a send to `devices` tokens, one ticket per token.
+/// `DeviceNotRegistered` is Gone; an answer without one ticket per token
+/// refuses every device with the reason [`classify_expo_answer`] gives.
+pub fn expo_tickets(status: u16, body: &[u8], devices: usize) -> Vec<ExpoTicket> {
+    let refuse_all = |reason: String| vec![ExpoTicket { outcome: DeviceOutcome::Refused(reason), receipt_id: None }; devices];
+    let answer = serde_json::from_slice::<Value>(body).ok().filter(|_| (200..300).contains(&status));
+    let tickets: Vec<&Value> = match answer.as_ref().and_then(|answer| answer.get("data")) {
+        Some(Value::Array(tickets)) => tickets.iter().collect(),
+        Some(ticket @ Value::Object(_)) => vec![ticket],
+        _ => {
+            return refuse_all(match classify_expo_answer(status, body) {
+                PushOutcome::Refused(reason) | PushOutcome::NoAnswer(reason) => reason,
+                PushOutcome::Accepted => "the answer has no tickets".to_owned(),
+            })
+        }
+    };
+    if tickets.len() != devices {
+        return refuse_all(format!("{} tickets for {devices} devices", tickets.len()));
+    }
+    tickets.into_iter().map(ticket_outcome).collect()
+}
+
+fn ticket_outcome(ticket: &Value) -> ExpoTicket {
+    let receipt_id = ticket.get("id").and_then(Value::as_str).map(str::to_owned);
+    if ticket.get("status").and_then(Value::as_str) == Some("ok") {
+        return ExpoTicket { outcome: DeviceOutcome::Delivered, receipt_id };
+    }
+    ExpoTicket { outcome: expo_error(ticket), receipt_id: None }
+}
+
+/// An error ticket or receipt: Gone for `DeviceNotRegistered`, else Refused.
+fn expo_error(entry: &Value) -> DeviceOutcome {
+    let error = entry.pointer("/details/error").and_then(Value::as_str);
+    let message = entry.get("message").and_then(Value::as_str).map(redact_tokens);
+    let text = match (error, message) {
+        (Some(error), Some(message)) => format!("{error}: {message}"),
+        (Some(error), None) => error.to_owned(),
+        (None, Some(message)) => message,
+        (None, None) => "no ticket was accepted".to_owned(),
+    };
+    match error {
+        Some("DeviceNotRegistered") => DeviceOutcome::Gone(text),
+        _ => DeviceOutcome::Refused(text),
+    }
+}
+
+/// Expo's receipts endpoint beside the send endpoint `push_url`.
+pub fn expo_receipts_url(push_url: &str) -> String {
+    match push_url.strip_suffix("/send") {
+        Some(base) => format!("{base}/getReceipts"),
+        None => format!("{}/getReceipts", push_url.trim_end_matches('/')),
+    }
+}
+
+/// Reads Expo's `{"data": {"<id>": {"status": "ok"} | {"status": "error", ...}}}`:
+/// the receipts that are ready, each Delivered, Gone or Refused. Ids missing
+/// from the answer are not ready yet. `Err` when the answer is unusable.
+pub fn expo_receipts(status: u16, body: &[u8]) -> Result<Vec<(String, DeviceOutcome)>, String> {
+    let answer = serde_json::from_slice::<Value>(body).map_err(|_| format!("HTTP {status}: the answer is not JSON"))?;
+    if !(200..300).contains(&status) {
+        return Err(request_error(&answer).map_or_else(|| format!("HTTP {status}"), |error| format!("HTTP {status}: {error}")));
+    }
+    let Some(Value::Object(receipts)) = answer.get("data") else {
+        return Err("the answer has no receipts".to_owned());
+    };
+    Ok(receipts
+        .iter()
+        .map(|(id, receipt)| {
+            let outcome = if receipt.get("status").and_then(Value::as_str) == Some("ok") { DeviceOutcome::Delivered } else { expo_error(receipt) };
+            (id.clone(), outcome)
+        })
+        .collect())
 }
 
 /// Reads Expo's answer to a send.
@@ -191,12 +325,14 @@ pub fn classify_expo_answer(status: u16, body: &[u8]) -> PushOutcome {
 }
 
 impl PushRegistration {
-    /// `{"token": string, "platform": "ios" | "android" | "web"}`.
+    /// `{"token": string, "platform": "ios" | "android" | "web",
+    /// "kind"?: "expo" | "apns_voip" | "fcm"}`.
     ///
-    /// Errors: INVALID_REQUEST naming `body`, `token` or `platform`.
+    /// Errors: INVALID_REQUEST naming `body`, `token`, `platform` or `kind`
+    /// (unknown, or not a kind of that platform).
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let object = json_object(body)?;
-        only_fields(&object, &["token", "platform"])?;
+        only_fields(&object, &["token", "platform", "kind"])?;
         let token = optional_str(&object, "token")?.ok_or_else(|| invalid("token", "token is required"))?;
         if token.is_empty() {
             return Err(invalid("token", "token must not be empty"));
@@ -209,11 +345,28 @@ impl PushRegistration {
         if !token.bytes().all(|byte| byte.is_ascii_graphic()) {
             return Err(invalid("token", "token must be printable ASCII without spaces"));
         }
+        let kind = match optional_str(&object, "kind")? {
+            Some(text) => PushKind::parse(text).ok_or_else(|| invalid("kind", "kind must be expo, apns_voip or fcm"))?,
+            None => PushKind::Expo,
+        };
+        // APNs and FCM tokens become part of a URL path or a JSON field as
+        // they are: only their own alphabets, so a `/` or `?` cannot redirect a push.
+        let alphabet_ok = match kind {
+            PushKind::Expo => true,
+            PushKind::ApnsVoip => token.len() % 2 == 0 && token.bytes().all(|byte| byte.is_ascii_hexdigit()),
+            PushKind::Fcm => token.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-_:.".contains(&byte)),
+        };
+        if !alphabet_ok {
+            return Err(invalid("token", "an apns_voip token is hex, an fcm token letters, digits and -_:."));
+        }
         let platform = match optional_str(&object, "platform")? {
             Some(text) => Platform::parse(text).ok_or_else(|| invalid("platform", "platform must be ios, android or web"))?,
             None => return Err(invalid("platform", "platform is required")),
         };
-        Ok(Self { token: token.to_owned(), platform })
+        if !kind.fits(platform) {
+            return Err(invalid("kind", "apns_voip tokens come from ios, fcm tokens from android or web"));
+        }
+        Ok(Self { token: token.to_owned(), platform, kind })
     }
 }
 
@@ -232,8 +385,11 @@ impl fmt::Debug for PushMessage {
 impl fmt::Debug for OutgoingRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
+        // Only the origin: an APNs path ends in the device token.
+        let (scheme, rest) = self.url.split_once("://").unwrap_or(("", &self.url));
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
         f.debug_struct("OutgoingRequest")
-            .field("url", &self.url)
+            .field("origin", &format_args!("{scheme}://{host}"))
             .field("headers", &names)
             .field("body", &format_args!("[{} bytes]", self.body.len()))
             .finish()
@@ -242,7 +398,11 @@ impl fmt::Debug for OutgoingRequest {
 
 impl fmt::Debug for PushRegistration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PushRegistration").field("token", &"[redacted]").field("platform", &self.platform).finish()
+        f.debug_struct("PushRegistration")
+            .field("token", &"[redacted]")
+            .field("platform", &self.platform)
+            .field("kind", &self.kind)
+            .finish()
     }
 }
 
@@ -310,7 +470,7 @@ mod tests {
                     "to": ["ExponentPushToken[a]", "ExponentPushToken[b]"],
                     "title": title,
                     "body": body,
-                    "data": {"callId": CALL, "callerId": CALLER, "callType": call.call_type.as_str()},
+                    "data": {"type": "incoming_call", "callId": CALL, "callerId": CALLER, "callerName": body.trim_end_matches(" sizi arıyor"), "callType": call.call_type.as_str()},
                     "priority": "high",
                     "ttl": ttl,
                     "sound": "default",
@@ -330,7 +490,7 @@ mod tests {
     fn debug_never_shows_tokens() {
         let message = PushMessage::incoming_call(&call("Ayşe", CallType::Audio), &tokens(&["ExponentPushToken[secret]"]), 30);
         let request = expo_request(DEFAULT_PUSH_URL, Some("expo-access"), &message);
-        let registration = PushRegistration { token: "ExponentPushToken[secret]".into(), platform: Platform::Ios };
+        let registration = PushRegistration { token: "ExponentPushToken[secret]".into(), platform: Platform::Ios, kind: PushKind::Expo };
         for text in [format!("{message:?}"), format!("{request:?}"), format!("{registration:?}")] {
             assert!(!text.contains("secret") && !text.contains("expo-access"), "{text}");
         }
@@ -394,6 +554,55 @@ mod tests {
     }
 
     #[test]
+    fn expo_ticket_outcomes() {
+        let gone = r#"{"status":"error","message":"\"ExponentPushToken[xyz]\" is not a registered push notification recipient","details":{"error":"DeviceNotRegistered"}}"#;
+        let tickets = expo_tickets(200, format!(r#"{{"data":[{{"status":"ok","id":"r1"}},{gone},{{"status":"error","details":{{"error":"MessageRateExceeded"}}}}]}}"#).as_bytes(), 3);
+        assert_eq!(tickets[0], ExpoTicket { outcome: DeviceOutcome::Delivered, receipt_id: Some("r1".into()) });
+        assert!(matches!(&tickets[1].outcome, DeviceOutcome::Gone(text) if text.contains("[redacted]") && !text.contains("xyz")));
+        assert_eq!(tickets[2].outcome, DeviceOutcome::Refused("MessageRateExceeded".into()));
+        assert_eq!(expo_tickets(200, br#"{"data":{"status":"ok","id":"a"}}"#, 1)[0].receipt_id.as_deref(), Some("a"));
+        let refused = |status: u16, body: &str, devices: usize, reason: &str| {
+            let tickets = expo_tickets(status, body.as_bytes(), devices);
+            assert_eq!(tickets.len(), devices, "{body}");
+            assert!(tickets.iter().all(|ticket| ticket.outcome == DeviceOutcome::Refused(reason.into()) && ticket.receipt_id.is_none()), "{body}: {tickets:?}");
+        };
+        refused(200, r#"{"data":[{"status":"ok","id":"a"}]}"#, 2, "1 tickets for 2 devices");
+        refused(500, r#"{}"#, 2, "HTTP 500");
+        refused(429, r#"{"errors":[{"code":"RATE","message":"slow"}]}"#, 1, "HTTP 429: RATE: slow");
+        refused(200, "<html>", 1, "HTTP 200: the answer is not JSON");
+        refused(200, "{}", 1, "the answer has no tickets");
+    }
+
+    #[test]
+    fn expo_receipt_outcomes() {
+        let body = br#"{"data":{"a":{"status":"ok"},"b":{"status":"error","details":{"error":"DeviceNotRegistered"}},"c":{"status":"error","message":"x"}}}"#;
+        let mut got = expo_receipts(200, body).unwrap();
+        got.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(
+            got,
+            vec![
+                ("a".into(), DeviceOutcome::Delivered),
+                ("b".into(), DeviceOutcome::Gone("DeviceNotRegistered".into())),
+                ("c".into(), DeviceOutcome::Refused("x".into())),
+            ]
+        );
+        assert_eq!(expo_receipts(200, br#"{"data":{}}"#), Ok(vec![]));
+        assert_eq!(expo_receipts(200, b"{}"), Err("the answer has no receipts".into()));
+        assert_eq!(expo_receipts(503, b"{}"), Err("HTTP 503".into()));
+        assert_eq!(expo_receipts(200, b"nope"), Err("HTTP 200: the answer is not JSON".into()));
+        assert_eq!(expo_receipts_url("https://exp.host/--/api/v2/push/send"), "https://exp.host/--/api/v2/push/getReceipts");
+    }
+
+    #[test]
+    fn expo_stop_messages() {
+        let data = serde_json::json!({"type": "call_ended", "callId": CALL, "status": "accepted"});
+        assert_eq!(
+            expo_data_message(&tokens(&["ExponentPushToken[a]"]), data.clone(), 30),
+            json!({"to": ["ExponentPushToken[a]"], "data": data, "priority": "high", "ttl": 30, "_contentAvailable": true})
+        );
+    }
+
+    #[test]
     fn token_redaction() {
         let cases = [
             ("", ""),
@@ -410,7 +619,10 @@ mod tests {
 
     fn check_registration(body: &str, expected: Result<(&str, Platform), &str>) {
         let got = PushRegistration::parse(body.as_bytes())
-            .map(|registration| (registration.token, registration.platform))
+            .map(|registration| {
+                assert_eq!(registration.kind, PushKind::Expo, "{body}");
+                (registration.token, registration.platform)
+            })
             .map_err(|error| {
                 assert_eq!(error.code(), ErrorCode::InvalidRequest);
                 error.body(Language::En)["field"].as_str().unwrap().to_owned()
@@ -459,6 +671,56 @@ mod tests {
         check_registration("[]", Err("body"));
         check_registration(r#""x""#, Err("body"));
         check_registration("null", Err("body"));
+    }
+
+    #[test]
+    fn registration_kinds() {
+        let parse = |platform: &str, kind: &str| {
+            PushRegistration::parse(format!(r#"{{"token":"ab12","platform":"{platform}","kind":{kind}}}"#).as_bytes())
+                .map(|registration| registration.kind)
+                .map_err(|error| error.body(Language::En)["field"].as_str().unwrap().to_owned())
+        };
+        assert_eq!(parse("ios", r#""expo""#), Ok(PushKind::Expo));
+        assert_eq!(parse("ios", r#""apns_voip""#), Ok(PushKind::ApnsVoip));
+        assert_eq!(parse("android", r#""fcm""#), Ok(PushKind::Fcm));
+        assert_eq!(parse("web", r#""fcm""#), Ok(PushKind::Fcm));
+        assert_eq!(parse("android", r#""expo""#), Ok(PushKind::Expo));
+        for (platform, kind) in [
+            ("android", r#""apns_voip""#),
+            ("web", r#""apns_voip""#),
+            ("ios", r#""fcm""#),
+            ("ios", r#""apns""#),
+            ("ios", r#""VOIP""#),
+            ("ios", r#""""#),
+            ("ios", "null"),
+            ("ios", "1"),
+            ("ios", r#"["fcm"]"#),
+        ] {
+            assert_eq!(parse(platform, kind), Err("kind".to_owned()), "{platform} {kind}");
+        }
+    }
+
+    #[test]
+    fn provider_token_alphabets() {
+        let field = |body: &str| PushRegistration::parse(body.as_bytes()).err().map(|error| error.body(Language::En)["field"].as_str().unwrap().to_owned());
+        assert_eq!(field(r#"{"token":"0a1B2c3D","platform":"ios","kind":"apns_voip"}"#), None);
+        assert_eq!(field(r#"{"token":"fMx:APA91b-_.x","platform":"android","kind":"fcm"}"#), None);
+        for body in [
+            r#"{"token":"0a1b2","platform":"ios","kind":"apns_voip"}"#,
+            r#"{"token":"0a/../x","platform":"ios","kind":"apns_voip"}"#,
+            r#"{"token":"ab?cd=","platform":"ios","kind":"apns_voip"}"#,
+            r#"{"token":"a/b","platform":"android","kind":"fcm"}"#,
+            r#"{"token":"a\"b","platform":"android","kind":"fcm"}"#,
+        ] {
+            assert_eq!(field(body), Some("token".to_owned()), "{body}");
+        }
+    }
+
+    #[test]
+    fn kinds_match_the_schema() {
+        let migration = include_str!("../../../migrations/0013_add_push_kinds_and_stop_ringing.sql");
+        let listed: Vec<String> = PushKind::ALL.iter().map(|kind| format!("'{kind}'")).collect();
+        assert!(migration.contains(&format!("kind IN ({})", listed.join(", "))), "{listed:?}");
     }
 
     #[test]

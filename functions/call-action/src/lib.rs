@@ -6,9 +6,9 @@
 //! the new state, so the loser gets the true final state.
 
 use component_kit::calls::{self, CallRow};
-use component_kit::{auth, config, db, livekit, serve, tokens, Failure, Incoming, Reply};
+use component_kit::{auth, config, db, livekit, push, serve, tokens, Failure, Incoming, Reply};
 use domain::access::admit_to_call;
-use domain::call::{decide, ActionDecision, CallAction, Party};
+use domain::call::{decide, ActionDecision, CallAction, CallStatus, Party};
 use domain::errors::{ApiError, ErrorCode};
 use domain::ids::UserId;
 use domain::requests::ActOnCall;
@@ -40,6 +40,10 @@ async fn act(incoming: Incoming) -> Result<Reply, Failure> {
         } else {
             return Err(ErrorCode::Forbidden.into());
         };
+        if expired_now {
+            // This read made the call missed, which queued its stop-ringing pushes.
+            push::stop_ringing::after_answer(call_id);
+        }
         let decision = if expired_now && action == CallAction::Accept { ActionDecision::Expired } else { decide(action, party, call.status) };
         match decision {
             ActionDecision::NotYours => return Err(ErrorCode::Forbidden.into()),
@@ -48,7 +52,13 @@ async fn act(incoming: Incoming) -> Result<Reply, Failure> {
             ActionDecision::AlreadyDone => return answer(&connection, call_id, user, action, call, false).await,
             ActionDecision::Apply(transition) => {
                 if let Some(moved) = calls::apply(&connection, call_id, transition).await? {
-                    return answer(&connection, call_id, user, action, moved, true).await;
+                    let answered = answer(&connection, call_id, user, action, moved, true).await;
+                    if call.status == CallStatus::Ringing {
+                        // The move queued a stop-ringing push per device of the
+                        // callee; they leave after this answer.
+                        push::stop_ringing::after_answer(call_id);
+                    }
+                    return answered;
                 }
             }
         }

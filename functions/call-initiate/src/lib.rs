@@ -57,35 +57,37 @@ async fn initiate(incoming: Incoming) -> Result<Reply, Failure> {
         return Err(ErrorCode::UserNotFound.into());
     }
     let caller_name: String = db::get(row, "caller_name")?;
-    let device_tokens: Vec<String> = db::get::<String>(row, "tokens")?.split_whitespace().map(str::to_owned).collect();
+    let devices = push::Device::parse_list(&db::get::<String>(row, "tokens")?);
 
-    if device_tokens.is_empty() {
+    if devices.is_empty() {
         calls::apply(&connection, call_id, transition(CallEvent::NoPushToken)).await?;
         return Err(ErrorCode::CalleeUnreachable.into());
     }
     let incoming_call = IncomingCall { call_id, caller_id: caller, caller_name: caller_name.clone(), call_type: request.call_type };
-    let outcome = match push::send_incoming_call(&connection, callee, &device_tokens, &incoming_call).await {
-        Ok(outcome) => outcome,
+    let ring = match push::send_incoming_call(&connection, callee, &devices, &incoming_call).await {
+        Ok(ring) => ring,
         Err(misconfigured) => {
             // The call ends as after any failed push; the answer says it is not an outage.
             calls::apply(&connection, call_id, transition(CallEvent::PushFailed)).await?;
             return Err(misconfigured);
         }
     };
-    let call = match outcome {
-        PushOutcome::Accepted => match calls::apply(&connection, call_id, transition(CallEvent::PushAccepted)).await? {
+    let providers = Some(&ring.providers);
+    let call = match ring.outcome {
+        PushOutcome::Accepted => match calls::apply_recording(&connection, call_id, transition(CallEvent::PushAccepted), providers).await? {
             Some(call) => call,
             // Cancelled (or failed by the sweep) while the push was in flight: say so.
             None => return Err(moved_on(&connection, call_id).await),
         },
         PushOutcome::Refused(reason) | PushOutcome::NoAnswer(reason) => {
-            calls::apply(&connection, call_id, transition(CallEvent::PushFailed)).await?;
-            return Err(Failure::from(ErrorCode::PushFailed).with_detail(format!("push: {reason}")));
+            calls::apply_recording(&connection, call_id, transition(CallEvent::PushFailed), providers).await?;
+            let error = ApiError::new(ErrorCode::PushFailed).with_field("push", ring.providers.clone());
+            return Err(Failure::from(error).with_detail(format!("push: {reason}")));
         }
     };
     let admission = admit_to_call(caller, Some(&call.facts()))?;
     let now = component_kit::clock::now_unix();
-    let mut body = json!({ "success": true, "call": call.json });
+    let mut body = json!({ "success": true, "call": call.json, "push": ring.providers });
     tokens::merge(&mut body, tokens::participant_token(caller, &caller_name, &admission, now).await?);
     Ok(Reply::new(StatusCode::CREATED, body))
 }
@@ -93,7 +95,8 @@ async fn initiate(incoming: Incoming) -> Result<Reply, Failure> {
 /// Makes the caller a `users` row and inserts the call as `initiated` when
 /// the callee has one; the trigger's claim on `active_call_parties` raises
 /// 23505 when either party is busy (and so undoes the caller's row too).
-/// Also loads the callee's newest device tokens and the caller's name: the
+/// Also loads the callee's devices (`kind:token` words, the newest 20: every
+/// phone, tablet and browser a person plausibly has) and the caller's name: the
 /// token's, else the stored one, else the id.
 const INSERT_CALL: &str = concat!("
 WITH ", upsert_cte!("$2", "$6"), ",
@@ -104,8 +107,8 @@ new_call AS (
     RETURNING id
 )
 SELECT EXISTS (SELECT 1 FROM new_call) AS inserted,
-       COALESCE((SELECT string_agg(token, ' ') FROM (
-                     SELECT token FROM push_tokens WHERE user_id = $3 ORDER BY updated_at DESC LIMIT 5) newest), '') AS tokens,
+       COALESCE((SELECT string_agg(kind || ':' || token, ' ') FROM (
+                     SELECT kind, token FROM push_tokens WHERE user_id = $3 ORDER BY updated_at DESC LIMIT 20) newest), '') AS tokens,
        COALESCE($6::text, (SELECT NULLIF(display_name, '') FROM users WHERE id = $2), $2::text) AS caller_name");
 
 /// Keeps the refused attempt for the call history, and makes the caller a

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use component_kit::{config, db, livekit, serve, Failure, Incoming, Reply};
+use component_kit::{config, db, livekit, push, serve, Failure, Incoming, Reply};
 use domain::errors::ErrorCode;
 use domain::roomservice::{self, RetrySchedule, RoomService};
 use domain::sweep::{self, OrphanVerdict, SweepLimits, SweepSummary};
@@ -200,6 +200,9 @@ async fn run() -> Result<SweepSummary, Failure> {
     // 6. Rooms of ended sessions and calls that are still to delete.
     delete_pending_rooms(&connection, &service, schedule, now, &mut summary).await?;
 
+    // 7. Stop-ringing pushes no component got to send, and Expo's receipts.
+    push_bookkeeping(&connection, batch, &mut summary).await;
+
     summary.duration_ms = started.elapsed().as_millis() as u64;
     if summary.livekit_errors > 0 {
         // A step that LiveKit made fail: it ended nothing, but someone should know.
@@ -217,6 +220,36 @@ async fn run() -> Result<SweepSummary, Failure> {
         .await;
     }
     Ok(summary)
+}
+
+/// Step 7. A push provider or a push variable failing here must not fail
+/// the sweep's other steps: it is logged, and the rows wait for the next run.
+async fn push_bookkeeping(connection: &Connection, batch: u64, summary: &mut SweepSummary) {
+    match push::stop_ringing::send_pending(connection, None, u32::try_from(batch).unwrap_or(u32::MAX)).await {
+        Ok(stopped) => {
+            summary.add("stopRingingSent", stopped.sent);
+            summary.add("pushTokensPruned", stopped.gone);
+            if stopped.retry > 0 {
+                summary.left_for_next_run.insert("stopRinging", stopped.retry);
+            }
+        }
+        Err(failure) => log_push_error("stop ringing", &failure),
+    }
+    match push::receipts::poll(connection).await {
+        Ok(poll) => {
+            summary.add("expoReceiptsChecked", poll.checked);
+            summary.add("pushTokensPruned", poll.pruned);
+        }
+        Err(failure) => log_push_error("expo receipts", &failure),
+    }
+}
+
+fn log_push_error(step: &str, failure: &Failure) {
+    let mut fields = Map::new();
+    fields.insert("step".into(), step.into());
+    fields.insert("errorCode".into(), failure.error.code().as_str().into());
+    fields.insert("error".into(), failure.detail().unwrap_or("").into());
+    component_kit::log::line("warn", "cleanup-orphans", "sweep push step failed", fields);
 }
 
 async fn orphan_cleanup(

@@ -1,4 +1,5 @@
-//! `POST /push-token-register`: the signed-in user's device registers its push token.
+//! `POST /push-token-register`: the signed-in user's device registers its push token
+//! of one kind (`expo` unless it says `apns_voip` or `fcm`).
 //!
 //! One upsert keyed by the token: a device belongs to whoever signed in on it
 //! last, so a re-registration by another user moves the token to them (the
@@ -28,9 +29,9 @@ async fn register(incoming: Incoming) -> Result<Reply, Failure> {
             "WITH ",
             upsert_cte!("$2", "$4"),
             "
-INSERT INTO push_tokens (token, user_id, platform) VALUES ($1, $2, $3)
+INSERT INTO push_tokens (token, user_id, platform, kind) VALUES ($1, $2, $3, $5)
 ON CONFLICT (token) DO UPDATE
-SET user_id = EXCLUDED.user_id, platform = EXCLUDED.platform, updated_at = now()
+SET user_id = EXCLUDED.user_id, platform = EXCLUDED.platform, kind = EXCLUDED.kind, updated_at = now()
 RETURNING floor(extract(epoch FROM updated_at))::bigint AS updated_at"
         ),
         vec![
@@ -38,6 +39,7 @@ RETURNING floor(extract(epoch FROM updated_at))::bigint AS updated_at"
             db::uuid(user.id.0),
             ParameterValue::Str(registration.platform.as_str().to_owned()),
             users::display_name(&user),
+            ParameterValue::Str(registration.kind.as_str().to_owned()),
         ],
     )
     .await?;
@@ -47,6 +49,7 @@ RETURNING floor(extract(epoch FROM updated_at))::bigint AS updated_at"
         "success": true,
         "token": {
             "platform": registration.platform,
+            "kind": registration.kind,
             "updatedAt": domain::time::rfc3339(u64::try_from(updated_at).unwrap_or(0)),
         },
     })))
