@@ -54,6 +54,23 @@ pub fn check_pairs(variables: &BTreeMap<String, String>) -> Result<(), String> {
             }
         }
     }
+    if let Some(account) = get("fcm_service_account_json") {
+        // The OAuth exchange goes to the account's own token_uri.
+        let token_uri = serde_json::from_str::<serde_json::Value>(account)
+            .ok()
+            .and_then(|account| account["token_uri"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "https://oauth2.googleapis.com/token".to_owned());
+        let target = Origin::parse(&token_uri).ok_or_else(|| "fcm_service_account_json's token_uri is not a URL".to_owned())?;
+        let origin = get("fcm_oauth_origin").unwrap_or("https://oauth2.googleapis.com");
+        let allowed = Origin::parse(origin).ok_or_else(|| format!("fcm_oauth_origin {origin:?} is not scheme://host[:port]"))?;
+        if !allowed.admits(&target) {
+            return Err(format!(
+                "fcm_service_account_json's token_uri is at {} but fcm_oauth_origin is {origin:?}: set SPIN_VARIABLE_FCM_OAUTH_ORIGIN={}, or no FCM device will ring",
+                target.text(),
+                target.text()
+            ));
+        }
+    }
     if let (Some(dsn), Some(origin)) = (get("sentry_dsn"), get("sentry_origin")) {
         let target = Origin::parse(dsn).ok_or_else(|| "sentry_dsn is not a DSN".to_owned())?;
         let allowed = Origin::parse(origin).ok_or_else(|| format!("sentry_origin {origin:?} is not scheme://host[:port]"))?;
@@ -171,6 +188,18 @@ mod tests {
         check(&[("database_url", "postgres://app@[::1]/app"), ("database_host", "[::1]:5432")], Ok(()));
         let sentence = check_pairs(&variables(&[("database_url", "postgres://app:secret@db:1/app"), ("database_host", "x:1")])).unwrap_err();
         assert!(!sentence.contains("secret"), "no password in {sentence}");
+    }
+
+    #[test]
+    fn fcm_token_uri_pairs() {
+        let account = |uri: &str| serde_json::json!({ "type": "service_account", "token_uri": uri }).to_string();
+        let google = account("https://oauth2.googleapis.com/token");
+        check(&[("fcm_service_account_json", &google)], Ok(()));
+        check(&[("fcm_service_account_json", &google), ("fcm_oauth_origin", "https://oauth2.googleapis.com")], Ok(()));
+        let fake = account("http://127.0.0.1:9000/token");
+        check(&[("fcm_service_account_json", &fake), ("fcm_oauth_origin", "http://127.0.0.1:9000")], Ok(()));
+        check(&[("fcm_service_account_json", &fake)], Err("fcm_oauth_origin"));
+        check(&[("fcm_service_account_json", &google), ("fcm_oauth_origin", "https://example.com")], Err("SPIN_VARIABLE_FCM_OAUTH_ORIGIN=https://oauth2.googleapis.com"));
     }
 
     #[test]
