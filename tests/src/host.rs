@@ -68,8 +68,9 @@ impl TestHost {
     }
 
     /// Serves with fully custom options, on the [`runtime`] of this process.
-    /// Spin takes the manifest, the listen address and the variables only;
-    /// a test that needs the rest asks [`skipped_on_spin`] first.
+    /// Spin takes the manifest, the listen address, the variables, the
+    /// runtime config file and the h2c authority only; a test that needs the
+    /// rest asks [`skipped_on_spin`] first.
     pub async fn start_with(options: devhost::HostOptions) -> anyhow::Result<Self> {
         let backend = match runtime()? {
             Runtime::Devhost => Backend::Devhost(devhost::RunningHost::start(options).await?),
@@ -114,10 +115,16 @@ impl TestHost {
     }
 }
 
-/// Test defaults: ephemeral port, shared compile cache, no cron schedules.
+/// Test defaults: ephemeral port, shared compile cache, no cron schedules,
+/// no runtime config file, and nothing from the environment (neither
+/// variables nor `SPIN_OUTBOUND_H2C_PRIOR_KNOWLEDGE`). A test gives a
+/// runtime config file (`spin up --runtime-config-file`) by setting
+/// `runtime_config_file`, e.g. to a [`crate::manifests::TempRuntimeConfig`]'s
+/// path or [`crate::fake_tls::FakeTls::trusted_by`]'s.
 pub fn options(manifest: &Path, variables: BTreeMap<String, String>) -> devhost::HostOptions {
     let mut options = devhost::HostOptions::new(manifest.to_path_buf(), "127.0.0.1:0".parse().expect("literal address"))
         .with_variables(variables);
+    options.outbound_http.h2c_prior_knowledge = None;
     options.cache_dir = Some(crate::paths::compile_cache());
     options.run_cron_schedules = false;
     options.runtime.max_instances = 64;

@@ -12,6 +12,7 @@ pub mod fake_livekit;
 pub mod fake_push;
 pub mod fake_sentry;
 pub mod fake_server;
+pub mod fake_tls;
 pub mod host;
 pub mod load;
 pub mod manifests;

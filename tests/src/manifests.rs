@@ -1,12 +1,13 @@
 //! Manifests written for one test: the application's own `spin.toml`, or a
-//! small one serving the devhost's probe guest; and `spin.toml` without its
-//! cron trigger, which `cargo xtask manifest --without-cron` writes.
+//! small one serving the devhost's probe guest; runtime config files; and
+//! `spin.toml` without its cron trigger, which `cargo xtask manifest
+//! --without-cron` writes.
 
 use std::path::{Path, PathBuf};
 
 /// A manifest file in its own temporary directory, removed on drop.
 pub struct TempManifest {
-    dir: PathBuf,
+    _dir: TempDir,
     pub path: PathBuf,
 }
 
@@ -14,25 +15,57 @@ impl TempManifest {
     /// Writes `text` with `{probe}` and `{health}` replaced by the absolute
     /// paths of those built components.
     pub fn write(text: &str) -> anyhow::Result<Self> {
-        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "devhost-test-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir)?;
         let text = text
             .replace("{probe}", &display(&crate::paths::wasm("probe")))
             .replace("{health}", &display(&crate::paths::wasm("health")));
-        let path = dir.join("spin.toml");
-        std::fs::write(&path, text)?;
-        Ok(Self { dir, path })
+        let (dir, path) = TempDir::with_file("devhost-test", "spin.toml", &text, &[])?;
+        Ok(Self { _dir: dir, path })
     }
 }
 
-impl Drop for TempManifest {
+/// A runtime config file (`spin up --runtime-config-file`, and our host's
+/// `HostOptions::runtime_config_file`) in its own temporary directory, with
+/// the files it names beside it; removed on drop.
+pub struct TempRuntimeConfig {
+    _dir: TempDir,
+    pub path: PathBuf,
+}
+
+impl TempRuntimeConfig {
+    /// Writes `text` as `runtime-config.toml`, and each `(name, contents)`
+    /// of `files` beside it (relative paths in the file start there).
+    pub fn write(text: &str, files: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let (dir, path) = TempDir::with_file("runtime-config", "runtime-config.toml", text, files)?;
+        Ok(Self { _dir: dir, path })
+    }
+}
+
+/// A new directory `<temp>/<prefix>-<pid>-<n>`, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new directory holding `name` with `text`, and `beside` (name,
+    /// contents); answers it and the path of `name`.
+    fn with_file(prefix: &str, name: &str, text: &str, beside: &[(&str, &str)]) -> std::io::Result<(Self, PathBuf)> {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let dir = Self(std::env::temp_dir().join(format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        )));
+        std::fs::create_dir_all(&dir.0)?;
+        for (other, contents) in beside {
+            std::fs::write(dir.0.join(other), contents)?;
+        }
+        let path = dir.0.join(name);
+        std::fs::write(&path, text)?;
+        Ok((dir, path))
+    }
+}
+
+impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -94,6 +127,27 @@ allowed_outbound_hosts = ["postgres://{{{{ db_host }}}}"]
 database_url = "{{{{ db_url }}}}"
 "#
     )
+}
+
+/// The probe guest under several component ids, each on its own routes and
+/// allowed `allowed_outbound_hosts` only (no database, no variables):
+/// `routes` are `(route, component id)` pairs, e.g. `("/...", "probe")` and
+/// `("/other/...", "other-probe")`. The probe answers the path below its
+/// route, so `/other/fetch` is `other-probe`'s `/fetch`.
+pub fn probes_app(routes: &[(&str, &str)], allowed_outbound_hosts: &[&str]) -> String {
+    let mut text = String::from("spin_manifest_version = 2\n\n[application]\nname = \"probes\"\n");
+    for (route, component) in routes {
+        text += &format!("\n[[trigger.http]]\nroute = {route:?}\ncomponent = {component:?}\n");
+    }
+    let mut components: Vec<&str> = routes.iter().map(|(_, component)| *component).collect();
+    components.sort_unstable();
+    components.dedup();
+    for component in components {
+        text += &format!(
+            "\n[component.{component}]\nsource = \"{{probe}}\"\nallowed_outbound_hosts = {allowed_outbound_hosts:?}\n"
+        );
+    }
+    text
 }
 
 /// What `cargo xtask manifest --without-cron` names the manifest it writes

@@ -8,9 +8,10 @@
 //!
 //! `E2E_SPIN_VERSION_CHECK=off` accepts a binary that does not say
 //! `spin 4.0.`: only to test this backend itself with our devhost's CLI
-//! (`target/debug/devhost`), which mirrors `up -f FILE --listen ADDR` and
-//! `SPIN_VARIABLE_*`. Such a binary gets only those; the flags only Spin
-//! has (`--log-dir`) go to a binary that said it is Spin.
+//! (`target/debug/devhost`), which mirrors `up -f FILE --listen ADDR`,
+//! `--runtime-config-file FILE`, `SPIN_VARIABLE_*` and
+//! `SPIN_OUTBOUND_H2C_PRIOR_KNOWLEDGE`. Such a binary gets only those; the
+//! flags only Spin has (`--log-dir`) go to a binary that said it is Spin.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -76,7 +77,9 @@ pub struct SpinHost {
 impl SpinHost {
     /// Serves `options.manifest` on `options.listen` (a free port when it is
     /// port 0) with the variables `options.env` gives for the manifest's
-    /// `[variables]`; every other option is our host's only and is ignored.
+    /// `[variables]`, `options.runtime_config_file` and
+    /// `options.outbound_http.h2c_prior_knowledge`; every other option is our
+    /// host's only and is ignored.
     ///
     /// Errors: unreadable manifest, the child does not start, exits, or does
     /// not listen within two minutes (with its stderr).
@@ -107,12 +110,22 @@ impl SpinHost {
         if binary.version.is_some() {
             command.arg("--log-dir").arg(files.work_dir.join("logs"));
         }
-        // As with our host in-process, only the test's variables count.
+        if let Some(runtime_config) = &options.runtime_config_file {
+            // The child runs in its own folder.
+            command.arg("--runtime-config-file").arg(std::path::absolute(runtime_config)?);
+        }
+        // As with our host in-process, only the test's variables and
+        // settings count, not this process's environment.
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("SPIN_VARIABLE_") {
                 command.env_remove(name);
             }
         }
+        command.env_remove("RUNTIME_CONFIG_FILE");
+        match &options.outbound_http.h2c_prior_knowledge {
+            Some(authority) => command.env("SPIN_OUTBOUND_H2C_PRIOR_KNOWLEDGE", authority),
+            None => command.env_remove("SPIN_OUTBOUND_H2C_PRIOR_KNOWLEDGE"),
+        };
         command
             .envs(variables)
             .env("SPIN_DATA_DIR", files.work_dir.join("data"))

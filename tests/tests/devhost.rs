@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 
 use e2e::db::TestDb;
+use e2e::fake_tls::FakeTls;
 use e2e::host::{vars, TestHost};
-use e2e::manifests::{probe_app, TempManifest};
+use e2e::manifests::{probe_app, probes_app, TempManifest};
 use serde_json::Value;
 
 async fn probe_host(allowed: &[&str], extra: &[(&str, &str)]) -> (TestHost, TempManifest) {
@@ -456,4 +457,187 @@ async fn cron_fires_on_schedule_and_survives_a_failing_run() {
     let (status, _) = get_json(&host, "/empty").await;
     assert_eq!(status, 200);
     host.stop().await;
+}
+
+/// `probe` on `/...` and `other-probe`, the same guest, on `/other/...`,
+/// both allowed `allowed`.
+fn two_probes(allowed: &[&str]) -> TempManifest {
+    TempManifest::write(&probes_app(&[("/...", "probe"), ("/other/...", "other-probe")], allowed)).unwrap()
+}
+
+/// A host for `manifest` with a runtime config file and an h2c authority.
+async fn outbound_host(manifest: &TempManifest, runtime_config: Option<&std::path::Path>, h2c: Option<String>) -> TestHost {
+    let mut options = e2e::host::options(&manifest.path, BTreeMap::new());
+    options.runtime_config_file = runtime_config.map(std::path::Path::to_path_buf);
+    options.outbound_http.h2c_prior_knowledge = h2c;
+    TestHost::start_with(options).await.unwrap()
+}
+
+/// What the probe under `prefix` (`""` or `/other`) got for GET `url`.
+async fn fetch(host: &TestHost, prefix: &str, url: &str) -> Value {
+    let (status, body) = get_json(host, &format!("{prefix}/fetch?url={url}")).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// A fake's answer: the HTTP version the request came in on.
+async fn version_answer(request: hyper::Request<hyper::body::Incoming>) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
+    hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(format!("{:?}", request.version()))))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_https_speaks_http2_when_the_server_offers_it() {
+    let h2 = FakeTls::https(version_answer).await.unwrap();
+    let http1 = FakeTls::https_offering(e2e::fake_tls::HTTP1_ONLY, version_answer).await.unwrap();
+    let trust = e2e::fake_tls::client_tls_config(&[&h2, &http1], &["probe"], &["127.0.0.1"], "").unwrap();
+    let manifest = two_probes(&[&format!("https://127.0.0.1:{}", h2.port()), &format!("https://127.0.0.1:{}", http1.port())]);
+    let host = outbound_host(&manifest, Some(&trust.path), None).await;
+
+    for _ in 0..2 {
+        let answer = fetch(&host, "", &format!("{}/push", h2.origin)).await;
+        assert_eq!((answer["status"].as_u64(), answer["body"].as_str()), (Some(200), Some("HTTP/2.0")), "{answer}");
+    }
+    assert_eq!(h2.versions(), [hyper::Version::HTTP_2, hyper::Version::HTTP_2]);
+    // The pool kept the connection: both requests went over one.
+    assert_eq!(h2.connections(), 1);
+
+    let answer = fetch(&host, "", &format!("{}/push", http1.origin)).await;
+    assert_eq!(answer["body"], "HTTP/1.1", "{answer}");
+    assert_eq!(http1.versions(), [hyper::Version::HTTP_11]);
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_server_is_refused_unless_client_tls_trusts_it_for_that_component() {
+    let fake = FakeTls::https(version_answer).await.unwrap();
+    let url = format!("{}/push", fake.origin);
+    let manifest = two_probes(&[&format!("https://127.0.0.1:{}", fake.port())]);
+
+    // Without a runtime config: the platform and webpki roots, which do not
+    // know the fake's authority.
+    let host = outbound_host(&manifest, None, None).await;
+    let answer = fetch(&host, "", &url).await;
+    assert!(answer["error"].as_str().unwrap().contains("TlsProtocolError"), "{answer}");
+    host.stop().await;
+
+    // Trusted for `other-probe` only: `probe` is still refused.
+    let trust = fake.trusted_by(&["other-probe"], &["127.0.0.1"]).unwrap();
+    let host = outbound_host(&manifest, Some(&trust.path), None).await;
+    let answer = fetch(&host, "", &url).await;
+    assert!(answer["error"].as_str().unwrap().contains("TlsProtocolError"), "{answer}");
+    let answer = fetch(&host, "/other", &url).await;
+    assert_eq!(answer["body"], "HTTP/2.0", "{answer}");
+    assert_eq!(fake.versions(), [hyper::Version::HTTP_2]);
+
+    // Spin's pool is keyed by scheme and authority only, so once
+    // `other-probe` has a verified connection, `probe` sends over it too; a
+    // test that means to show a refusal must send before anyone is trusted.
+    let answer = fetch(&host, "", &url).await;
+    assert_eq!(answer["body"], "HTTP/2.0", "{answer}");
+    assert_eq!(fake.connections(), 3, "two refused handshakes, then one connection for both components");
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_prior_knowledge_is_for_the_one_authority_it_names() {
+    let h2c = FakeTls::plain(version_answer).await.unwrap();
+    let http1 = FakeTls::plain(version_answer).await.unwrap();
+    let manifest = two_probes(&[&format!("http://127.0.0.1:{}", h2c.port()), &format!("http://127.0.0.1:{}", http1.port())]);
+    let host = outbound_host(&manifest, None, Some(format!("127.0.0.1:{}", h2c.port()))).await;
+
+    let answer = fetch(&host, "", &format!("{}/x", h2c.origin)).await;
+    assert_eq!(answer["body"], "HTTP/2.0", "{answer}");
+    let answer = fetch(&host, "", &format!("{}/x", http1.origin)).await;
+    assert_eq!(answer["body"], "HTTP/1.1", "{answer}");
+    assert_eq!((h2c.versions(), http1.versions()), (vec![hyper::Version::HTTP_2], vec![hyper::Version::HTTP_11]));
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_failures_reach_the_guest_as_spin_reports_them() {
+    let denied = FakeTls::https(version_answer).await.unwrap();
+    let plain = FakeTls::plain(version_answer).await.unwrap();
+    let trust = denied.trusted_by(&["probe"], &["127.0.0.1"]).unwrap();
+    // Port 1: allowed, and nobody listens there.
+    let manifest = two_probes(&["http://127.0.0.1:1", &format!("https://127.0.0.1:{}", plain.port())]);
+    let host = outbound_host(&manifest, Some(&trust.path), None).await;
+
+    // Trusted but not allowed: refused before anything is sent.
+    let answer = fetch(&host, "", &format!("{}/push", denied.origin)).await;
+    assert!(answer["error"].as_str().unwrap().contains("HttpRequestDenied"), "{answer}");
+    assert_eq!(denied.connections(), 0);
+
+    let answer = fetch(&host, "", "http://127.0.0.1:1/").await;
+    assert!(answer["error"].as_str().unwrap().contains("ConnectionRefused"), "{answer}");
+
+    // TLS to a server that speaks plain HTTP.
+    let answer = fetch(&host, "", &format!("https://127.0.0.1:{}/", plain.port())).await;
+    assert!(answer["error"].as_str().unwrap().contains("TlsProtocolError"), "{answer}");
+    assert_eq!(plain.versions(), []);
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbound_http_table_turns_pooling_off_as_on_spin() {
+    let fake = FakeTls::https(version_answer).await.unwrap();
+    // Spin reads a missing `connection_pooling` as false once the table is there.
+    let trust = e2e::fake_tls::client_tls_config(&[&fake], &["probe"], &["127.0.0.1"], "[outbound_http]\n").unwrap();
+    let manifest = two_probes(&[&format!("https://127.0.0.1:{}", fake.port())]);
+    let host = outbound_host(&manifest, Some(&trust.path), None).await;
+    for _ in 0..2 {
+        let answer = fetch(&host, "", &format!("{}/push", fake.origin)).await;
+        assert_eq!(answer["body"], "HTTP/2.0", "{answer}");
+    }
+    assert_eq!(fake.connections(), 2);
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_runtime_config_stops_start_up() {
+    let manifest = two_probes(&[]);
+    // Our host itself, whatever E2E_RUNTIME says: this is its start-up check.
+    let start = |runtime_config: &std::path::Path| {
+        let mut options = e2e::host::options(&manifest.path, BTreeMap::new());
+        options.runtime_config_file = Some(runtime_config.to_path_buf());
+        devhost::RunningHost::start(options)
+    };
+    for (text, reason) in [
+        ("[[client_tls]]\ncomponent_ids = [\"probe\"]\nhosts = [\"127.0.0.1:8443\"]\n", "[[client_tls]] #1: hosts: invalid TLS host \"127.0.0.1:8443\": ports are not supported"),
+        ("[[client_tls]]\ncomponent_ids = [\"probe\"]\nhosts = [\"127.0.0.1\"]\nca_roots_file = \"missing.pem\"\n", "[[client_tls]] #1: ca_roots_file: reading certificates from "),
+        ("[[client_tls]]\ncomponent_ids = [\"probe\"]\nhosts = []\n", "[[client_tls]] #1: hosts: the list may not be empty"),
+        ("[[client_tls]]\ncomponent_ids = [\"probe\"]\nhosts = [\"127.0.0.1\"]\nca_roots = \"x.pem\"\n", "[[client_tls]] #1: unknown field `ca_roots`"),
+        ("[outbound_http]\nconnection_pooling = \"yes\"\n", "[outbound_http]: invalid type"),
+        ("client_tls = 1\n", "[[client_tls]] must be an array of tables"),
+        ("bogus = 1\n", "unused runtime config key(s): bogus"),
+        ("[[client_tls]\n", "not TOML"),
+    ] {
+        let file = e2e::manifests::TempRuntimeConfig::write(text, &[]).unwrap();
+        let error = match start(&file.path).await {
+            Ok(host) => {
+                host.stop().await;
+                panic!("accepted:\n{text}");
+            }
+            Err(error) => format!("{error:#}"),
+        };
+        let expected = format!("runtime config file {}: {reason}", file.path.display());
+        assert!(error.starts_with(&expected), "{text}\nexpected: {expected}\n     got: {error}");
+    }
+
+    // The tables Spin reads and this host does not implement: started, with a warning each.
+    let logs = devhost::log::capture();
+    let file = e2e::manifests::TempRuntimeConfig::write(
+        "[outbound_networking]\nblock_networks = [\"private\"]\n\n[key_value_store.default]\ntype = \"spin\"\n",
+        &[],
+    )
+    .unwrap();
+    start(&file.path).await.unwrap().stop().await;
+    let path = file.path.display().to_string();
+    let warned: Vec<String> = logs
+        .lines()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["file"] == path.as_str() && line["level"] == "warn")
+        .map(|line| line["key"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(warned, ["outbound_networking", "key_value_store"]);
 }

@@ -16,8 +16,11 @@ const USAGE: &str = "usage: cargo xtask <command>
   build                     build every wasm component (release, wasm32-wasip2)
   manifest --without-cron [--out FILE]
                             write spin.toml without [[trigger.cron]] (default: spin.http-only.toml beside it)
-  up [--listen ADDR]        build, migrate the local database, serve spin.toml (default 127.0.0.1:3000);
-                            stops when a variable pair of the allow-list disagrees
+  up [--listen ADDR] [--runtime-config-file FILE]
+                            build, migrate the local database, serve spin.toml (default 127.0.0.1:3000)
+                            with Spin's runtime config file if given (as `spin up`; e.g. [[client_tls]]
+                            roots for a local HTTPS fake); stops when a variable pair of the
+                            allow-list disagrees
   up --fakes [--listen ADDR]
                             serve on a fresh database with a fake LiveKit, a fake push provider
                             and a control API (what the client kit's integration tests use)
@@ -146,10 +149,15 @@ fn build() -> anyhow::Result<()> {
 fn up(args: &[String]) -> anyhow::Result<()> {
     let mut listen = "127.0.0.1:3000".to_owned();
     let mut fakes = false;
+    // As `spin up`, which also reads it from the environment.
+    let mut runtime_config_file = std::env::var_os("RUNTIME_CONFIG_FILE").map(PathBuf::from);
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--listen" => listen = args.next().context("--listen needs HOST:PORT")?.clone(),
+            "--runtime-config-file" => {
+                runtime_config_file = Some(PathBuf::from(args.next().context("--runtime-config-file needs a FILE")?))
+            }
             "--fakes" => fakes = true,
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
@@ -170,6 +178,7 @@ fn up(args: &[String]) -> anyhow::Result<()> {
         }
         let mut options = devhost::HostOptions::new(root().join("spin.toml"), listen);
         options.cache_dir = Some(e2e::paths::compile_cache());
+        options.runtime_config_file = runtime_config_file;
         let env_url = database_url.clone();
         // The process environment wins, as in Spin; the database URL defaults
         // to the one just migrated.

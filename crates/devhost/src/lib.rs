@@ -7,9 +7,12 @@
 //! The modules read like a table of contents:
 //! - [`manifest`]: `spin.toml`, validated strictly;
 //! - [`routes`]: Spin's route syntax and precedence;
-//! - [`variables`]: `spin:variables@3.0.0`;
+//! - [`variables`]: the `spin:variables@3.0.0` interface;
 //! - [`postgres`]: `spin:postgres@4.2.0` on a shared pool;
-//! - [`outbound_http`]: the `allowed_outbound_hosts` policy and `wasi:http` client;
+//! - [`outbound_http`]: the `allowed_outbound_hosts` policy and the `wasi:http`
+//!   client (pooled, HTTP/2 over TLS by ALPN, h2c by prior knowledge);
+//! - [`runtime_config`]: the runtime config file (`[[client_tls]]`,
+//!   `[outbound_http]`), as `spin up --runtime-config-file` reads it;
 //! - [`cron`]: the cron trigger (`spin:cron@3.0.0`);
 //! - [`http`]: the HTTP trigger, and [`answers`]: what the host answers itself;
 //! - [`runtime`]: engine, compilation cache and per-instance state;
@@ -27,6 +30,7 @@ pub mod phases;
 pub mod postgres;
 pub mod routes;
 pub mod runtime;
+pub mod runtime_config;
 pub mod variables;
 
 use std::collections::BTreeMap;
@@ -37,8 +41,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 pub use http::HttpSettings;
+pub use outbound_http::OutboundHttpSettings;
 pub use postgres::PostgresSettings;
 pub use runtime::RuntimeLimits;
+
+/// Looks up an environment variable by name.
+pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// How to start a host.
 pub struct HostOptions {
@@ -47,16 +55,22 @@ pub struct HostOptions {
     /// Where compiled components are cached; `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
     /// Looks up `SPIN_VARIABLE_*` overrides (the process environment in the CLI).
-    pub env: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    pub env: EnvLookup,
     pub http: HttpSettings,
     pub runtime: RuntimeLimits,
     pub postgres: PostgresSettings,
+    pub outbound_http: OutboundHttpSettings,
+    /// Spin's runtime config file (`spin up --runtime-config-file`); see
+    /// [`runtime_config`]. `None` is Spin's defaults.
+    pub runtime_config_file: Option<PathBuf>,
     /// Whether cron triggers run on their schedule (tests fire them by hand).
     pub run_cron_schedules: bool,
 }
 
 impl HostOptions {
-    /// Options for `manifest` with the process environment and default limits.
+    /// Options for `manifest` with the process environment (variables and
+    /// `SPIN_OUTBOUND_H2C_PRIOR_KNOWLEDGE`), default limits and no runtime
+    /// config file.
     pub fn new(manifest: PathBuf, listen: SocketAddr) -> Self {
         Self {
             manifest,
@@ -66,6 +80,8 @@ impl HostOptions {
             http: HttpSettings::default(),
             runtime: RuntimeLimits::default(),
             postgres: PostgresSettings::default(),
+            outbound_http: OutboundHttpSettings::from_env(),
+            runtime_config_file: None,
             run_cron_schedules: true,
         }
     }
@@ -91,15 +107,27 @@ pub struct RunningHost {
 }
 
 impl RunningHost {
-    /// Loads the manifest, compiles the components and starts serving.
+    /// Loads the manifest and the runtime config file, compiles the
+    /// components and starts serving.
+    ///
+    /// Errors: a manifest or runtime config file this host refuses (with the
+    /// file and key), a required variable without value, a component that
+    /// does not compile or link, an address that cannot be bound.
     pub async fn start(options: HostOptions) -> anyhow::Result<Self> {
         let loaded = manifest::LoadedManifest::load(&options.manifest)?;
         let variables = variables::Variables::resolve(&loaded.manifest, &options.env)?;
+        let runtime_config = runtime_config::RuntimeConfig::load(options.runtime_config_file.as_deref())?;
+        let outbound = outbound_http::OutboundClients::new(
+            &options.outbound_http,
+            &runtime_config.outbound_http,
+            runtime_config.client_tls,
+        );
         let runtime_limits = options.runtime.clone();
         let cache_dir = options.cache_dir.clone();
         let postgres = postgres::Postgres::new(options.postgres.clone());
         let runtime = tokio::task::spawn_blocking(move || {
-            runtime::Runtime::load(&loaded, variables, postgres, &runtime_limits, cache_dir.as_deref()).map(|rt| (rt, loaded))
+            runtime::Runtime::load(&loaded, variables, postgres, &outbound, &runtime_limits, cache_dir.as_deref())
+                .map(|rt| (rt, loaded))
         })
         .await
         .context("compiling components")??;

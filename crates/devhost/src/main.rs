@@ -8,7 +8,12 @@ use anyhow::{bail, Context as _};
 const USAGE: &str = "usage:
   devhost build [--manifest spin.toml]
   devhost up [--manifest spin.toml] [--listen 127.0.0.1:3000] [--cache-dir DIR]
-             [--max-body-bytes N] [--max-instances N] [--statement-cache] [--no-tcp-nodelay]
+             [--runtime-config-file FILE] [--max-body-bytes N] [--max-instances N]
+             [--statement-cache] [--no-tcp-nodelay]
+
+  --runtime-config-file  Spin's runtime config file ([[client_tls]], [outbound_http];
+                         the other tables Spin reads are ignored with a warning);
+                         RUNTIME_CONFIG_FILE in the environment when not given
 
   --statement-cache  prepare each Postgres statement once per connection and
                      reuse it (Spin prepares on every call, as without it)
@@ -25,12 +30,15 @@ async fn main() -> anyhow::Result<()> {
     let mut max_instances: Option<u32> = None;
     let mut tcp_nodelay = true;
     let mut statement_cache = false;
+    // As `spin up`, which also reads it from the environment.
+    let mut runtime_config_file = std::env::var_os("RUNTIME_CONFIG_FILE").map(PathBuf::from);
     while let Some(flag) = args.next() {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value\n{USAGE}"));
         match flag.as_str() {
             "--manifest" | "-f" => manifest = PathBuf::from(value()?),
             "--listen" => listen = value()?.parse().context("--listen takes HOST:PORT")?,
             "--cache-dir" => cache_dir = Some(PathBuf::from(value()?)),
+            "--runtime-config-file" => runtime_config_file = Some(PathBuf::from(value()?)),
             "--max-body-bytes" => max_body_bytes = Some(value()?.parse()?),
             "--max-instances" => max_instances = Some(value()?.parse()?),
             "--no-tcp-nodelay" => tcp_nodelay = false,
@@ -43,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
         "up" => {
             let mut options = devhost::HostOptions::new(manifest, listen);
             options.cache_dir = cache_dir;
+            options.runtime_config_file = runtime_config_file;
             options.postgres.statement_cache = statement_cache;
             if let Some(bytes) = max_body_bytes {
                 options.http.max_body_bytes = bytes;

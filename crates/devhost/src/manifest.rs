@@ -233,7 +233,7 @@ fn validate(manifest: &Manifest) -> anyhow::Result<()> {
 }
 
 /// Spin's component ids: lower-case words of letters and digits joined by `-`.
-fn check_component_id(id: &str) -> anyhow::Result<()> {
+pub(crate) fn check_component_id(id: &str) -> anyhow::Result<()> {
     let valid = !id.is_empty()
         && id.split('-').all(|word| {
             !word.is_empty()

@@ -16,7 +16,7 @@ use wasmtime_wasi_http::p3::{WasiHttpCtxView, WasiHttpView};
 use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::manifest::LoadedManifest;
-use crate::outbound_http::{AllowedHosts, OutboundHttp};
+use crate::outbound_http::{AllowedHosts, OutboundClients, OutboundHttp};
 use crate::postgres::{Postgres, PostgresCtx, PostgresView};
 use crate::variables::{Variables, VariablesCtx};
 
@@ -95,6 +95,8 @@ pub struct LoadedComponent {
     pub id: String,
     pub pre: InstancePre<InstanceState>,
     pub allowed: AllowedHosts,
+    /// What each instance's outbound HTTP starts from.
+    outbound: OutboundHttp,
 }
 
 /// Everything needed to create instances of the application's components.
@@ -113,6 +115,7 @@ impl Runtime {
         loaded: &LoadedManifest,
         variables: Variables,
         postgres: Postgres,
+        outbound: &OutboundClients,
         limits: &RuntimeLimits,
         cache_dir: Option<&Path>,
     ) -> anyhow::Result<Self> {
@@ -138,6 +141,7 @@ impl Runtime {
                 Arc::new(LoadedComponent {
                     id: id.clone(),
                     pre,
+                    outbound: outbound.hooks(id, allowed.clone()),
                     allowed,
                 }),
             );
@@ -180,10 +184,7 @@ impl Runtime {
             table: ResourceTable::new(),
             wasi: self.wasi_ctx(),
             http: WasiHttpCtx::new(),
-            outbound: OutboundHttp {
-                allowed: component.allowed.clone(),
-                component: component.id.clone(),
-            },
+            outbound: component.outbound.clone(),
             variables: VariablesCtx {
                 component: component.id.clone(),
                 variables: self.variables.clone(),

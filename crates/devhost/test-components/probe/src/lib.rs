@@ -16,7 +16,12 @@ mod cron {
 
 #[http_service]
 async fn handle(request: Request) -> impl IntoResponse {
-    let path = request.uri().path().to_owned();
+    // The path below the route, so that a second component id serving the
+    // probe under a prefix (`/other/...`) answers the same paths.
+    let path = match request.headers().get("spin-path-info").and_then(|value| value.to_str().ok()) {
+        Some(path_info) => path_info.to_owned(),
+        None => request.uri().path().to_owned(),
+    };
     let query = request.uri().query().unwrap_or_default().to_owned();
     let answer = match path.as_str() {
         "/trap" => panic!("the probe was asked to trap"),
@@ -157,9 +162,14 @@ async fn fetch(url: &str) -> serde_json::Value {
         Ok(request) => request,
         Err(error) => return serde_json::json!({ "error": error.to_string() }),
     };
-    match spin_sdk::http::send(request).await {
-        Ok(response) => serde_json::json!({ "status": response.status().as_u16() }),
-        Err(error) => serde_json::json!({ "error": format!("{error:?}") }),
+    let response = match spin_sdk::http::send(request).await {
+        Ok(response) => response,
+        Err(error) => return serde_json::json!({ "error": format!("{error:?}") }),
+    };
+    let status = response.status().as_u16();
+    match response.into_body().bytes().await {
+        Ok(body) => serde_json::json!({ "status": status, "body": String::from_utf8_lossy(&body) }),
+        Err(error) => serde_json::json!({ "status": status, "bodyError": format!("{error:?}") }),
     }
 }
 
