@@ -6,6 +6,7 @@
 pub mod app;
 pub mod config_check;
 pub mod db;
+pub mod fake_apns;
 pub mod fake_fcm;
 pub mod fake_jwt;
 pub mod fake_livekit;

@@ -23,8 +23,9 @@ use crate::{db, Failure};
 
 /// A queued row: its id, the attempts so far, the device.
 type Claimed = (i64, i32, Device);
-/// Rows of one call's stop push: (call id, callee, the call's status).
-type CallKey = (String, String, String);
+/// Rows of one call's stop push through one provider: (call id, callee,
+/// the call's status, the kind).
+type GroupKey = (String, String, String, &'static str);
 
 /// Attempts after which a row that never got a verdict is given up.
 const MAX_ATTEMPTS: i32 = 3;
@@ -76,14 +77,17 @@ pub async fn send_pending(connection: &Connection, call_id: Option<Uuid>, limit:
         ],
     )
     .await?;
-    let mut by_call: BTreeMap<CallKey, Vec<Claimed>> = BTreeMap::new();
+    // One group per call and provider, each recorded as soon as its provider
+    // answers: a provider that hangs keeps only its own rows waiting, and an
+    // instance stopped meanwhile leaves only those for the sweep.
+    let mut groups: BTreeMap<GroupKey, Vec<Claimed>> = BTreeMap::new();
     for row in &claimed {
         let Some(kind) = PushKind::parse(&db::get::<String>(row, "kind")?) else { continue };
-        let key = (db::get(row, "call_id")?, db::get(row, "user_id")?, db::get(row, "status")?);
+        let key = (db::get(row, "call_id")?, db::get(row, "user_id")?, db::get(row, "status")?, kind.as_str());
         let device = Device { token: db::get(row, "token")?, kind };
-        by_call.entry(key).or_default().push((db::get(row, "id")?, db::get(row, "attempts")?, device));
+        groups.entry(key).or_default().push((db::get(row, "id")?, db::get(row, "attempts")?, device));
     }
-    let sends = by_call.iter().map(|((call, user, status), rows)| {
+    let sends = groups.iter().map(|((call, user, status, _), rows)| {
         let settings = &settings;
         async move {
             let devices: Vec<Device> = rows.iter().map(|(_, _, device)| device.clone()).collect();
@@ -91,11 +95,14 @@ pub async fn send_pending(connection: &Connection, call_id: Option<Uuid>, limit:
             let user = UserId::parse(user).unwrap_or(UserId(Uuid::nil()));
             let sent = super::deliver(connection, settings, user, &devices, Message::Ended { call_id, status }).await;
             super::record::prune_gone(connection, &devices, &sent).await;
-            rows.iter().zip(sent).map(|((id, attempts, _), sent)| (*id, *attempts, sent)).collect::<Vec<_>>()
+            let results: Vec<(i64, i32, Sent)> = rows.iter().zip(sent).map(|((id, attempts, _), sent)| (*id, *attempts, sent)).collect();
+            if let Err(failure) = record(connection, &results).await {
+                super::record::warn("stop-ringing verdicts not recorded", failure.sqlstate());
+            }
+            results
         }
     });
     let results: Vec<(i64, i32, Sent)> = futures::future::join_all(sends).await.into_iter().flatten().collect();
-    record(connection, &results).await?;
     let mut sweep = Sweep::default();
     for (_, attempts, sent) in &results {
         match verdict(sent, *attempts) {
@@ -124,7 +131,7 @@ fn verdict(sent: &Sent, attempts: i32) -> Option<&'static str> {
 
 /// Marks rows with a verdict sent; rows without one keep their lease, which
 /// lets the next pass retry them once it expires.
-async fn record(connection: &Connection, results: &[(i64, i32, Sent)]) -> Result<(), Failure> {
+async fn record(connection: &Connection, results: &[(i64, i32, Sent)]) -> Result<(), db::DbFailure> {
     let (ids, outcomes): (Vec<Option<i64>>, Vec<Option<String>>) = results
         .iter()
         .filter_map(|(id, attempts, sent)| Some((Some(*id), Some(verdict(sent, *attempts)?.to_owned()))))

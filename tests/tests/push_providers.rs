@@ -1,0 +1,324 @@
+//! Ringing through Expo, APNs VoIP and FCM at once, stopping the ring on the
+//! callee's other devices, and removing dead tokens, end to end through the
+//! public routes, against fakes that check what Apple and Google check.
+
+use std::time::{Duration, Instant};
+
+use e2e::app::{Answer, App};
+use e2e::fake_apns::{self, FakeApns};
+use e2e::fake_fcm::FakeFcm;
+use e2e::users::{bearer, new_user};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const SECRET: &str = "sweep-secret";
+const IPHONE_VOIP: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+const IPHONE_EXPO: &str = "ExponentPushToken[iphone]";
+const ANDROID_FCM: &str = "fcm-android:APA91bHun4MxP5egoKMwt2KZFBaFUH";
+const ANDROID_EXPO: &str = "ExponentPushToken[android]";
+
+/// The app with every provider pointed at a fake, APNs behind TLS that only
+/// a `[[client_tls]]` entry makes trusted.
+struct Stack {
+    app: App,
+    apns: FakeApns,
+    fcm: FakeFcm,
+    _runtime_config: e2e::manifests::TempRuntimeConfig,
+}
+
+async fn stack(extra: &[(&str, &str)]) -> Stack {
+    let apns = FakeApns::start().await;
+    let fcm = FakeFcm::start().await;
+    let apns_origin = apns.origin();
+    let account = fcm.service_account_json();
+    // Spin's `hosts` take no port: the entry covers the fake's.
+    let runtime_config = apns.server.trusted_by(&["call-initiate", "call-action", "cleanup-orphans"], &["127.0.0.1"]).expect("a runtime config");
+    let mut variables = vec![
+        ("cron_secret", SECRET),
+        ("apns_key_id", fake_apns::KEY_ID),
+        ("apns_team_id", fake_apns::TEAM_ID),
+        ("apns_private_key", e2e::fake_jwt::APNS_TEST_KEY_P8),
+        ("apns_bundle_id", fake_apns::BUNDLE_ID),
+        ("apns_origin", apns_origin.as_str()),
+        ("fcm_service_account_json", account.as_str()),
+        ("fcm_origin", fcm.origin.as_str()),
+        ("fcm_oauth_origin", fcm.origin.as_str()),
+    ];
+    variables.extend_from_slice(extra);
+    let config_path = runtime_config.path.clone();
+    let app = App::start_adjusting(&variables, move |options| options.runtime_config_file = Some(config_path)).await;
+    Stack { app, apns, fcm, _runtime_config: runtime_config }
+}
+
+async fn register(app: &App, user: Uuid, token: &str, platform: &str, kind: &str) {
+    let body = json!({ "token": token, "platform": platform, "kind": kind }).to_string();
+    let answer = app.post("/push-token-register", Some(&bearer(user)), &body).await;
+    assert_eq!(answer.status, 200, "{kind}: {:?}", answer.body);
+    assert_eq!(answer.body["token"]["kind"], kind);
+}
+
+/// A callee with an iPhone (VoIP and Expo) and an Android phone (FCM and Expo).
+async fn callee_with_two_phones(app: &App) -> Uuid {
+    let callee = new_user();
+    register(app, callee, IPHONE_VOIP, "ios", "apns_voip").await;
+    register(app, callee, IPHONE_EXPO, "ios", "expo").await;
+    register(app, callee, ANDROID_FCM, "android", "fcm").await;
+    register(app, callee, ANDROID_EXPO, "android", "expo").await;
+    callee
+}
+
+async fn initiate(app: &App, caller: Uuid, callee: Uuid) -> Answer {
+    app.post("/call-initiate", Some(&bearer(caller)), &json!({ "calleeId": callee, "callType": "video" }).to_string()).await
+}
+
+async fn tokens_of(app: &App, user: Uuid) -> Vec<String> {
+    let rows = app.sql().await.query("SELECT token FROM push_tokens WHERE user_id = $1 ORDER BY token", &[&user]).await.unwrap();
+    rows.iter().map(|row| row.get(0)).collect()
+}
+
+/// Expo messages whose `data.type` is `kind`.
+fn expo_messages(app: &App, kind: &str) -> Vec<Value> {
+    app.push.received().into_iter().map(|push| push.body).filter(|body| body["data"]["type"] == kind).collect()
+}
+
+/// Waits (at most 10 s) until `done` holds; the stop pushes leave after the answer.
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < Duration::from_secs(10), "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_device_rings_and_the_others_stop_ringing_once_on_accept() {
+    let Stack { app, apns, fcm, _runtime_config } = stack(&[]).await;
+    let caller = new_user();
+    let callee = callee_with_two_phones(&app).await;
+
+    let started = initiate(&app, caller, callee).await;
+    assert_eq!(started.status, 201, "{:?}", started.body);
+    let call_id = started.body["call"]["id"].as_str().unwrap().to_owned();
+    let expected_push = json!({
+        "expo": { "outcome": "accepted", "devices": 2, "delivered": 2, "gone": 0 },
+        "apns_voip": { "outcome": "accepted", "devices": 1, "delivered": 1, "gone": 0 },
+        "fcm": { "outcome": "accepted", "devices": 1, "delivered": 1, "gone": 0 },
+    });
+    assert_eq!(started.body["push"], expected_push);
+    let stored: Value = app
+        .sql()
+        .await
+        .query_one("SELECT push_outcomes FROM calls WHERE id = $1", &[&call_id.parse::<Uuid>().unwrap()])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, expected_push, "the calls row records the same outcomes");
+
+    let ring = json!({ "type": "incoming_call", "callId": call_id, "callerId": caller.to_string(), "callerName": caller.to_string(), "callType": "video" });
+    let voip = apns.pushes();
+    assert_eq!(voip.len(), 1, "{:?}", apns.refusals());
+    assert_eq!((voip[0].device_token.as_str(), &voip[0].payload), (IPHONE_VOIP, &ring));
+    let messages = fcm.messages();
+    assert_eq!(messages.len(), 1, "{:?}", fcm.refusals());
+    assert_eq!(messages[0].token, ANDROID_FCM);
+    assert_eq!(messages[0].android, json!({ "priority": "HIGH", "ttl": "30s" }));
+    assert_eq!(messages[0].data, json!({ "type": "incoming_call", "callId": call_id, "callerId": caller.to_string(), "callerName": caller.to_string(), "callType": "video" }));
+    let rings = expo_messages(&app, "incoming_call");
+    assert_eq!(rings.len(), 1);
+    let mut ringing: Vec<&str> = rings[0]["to"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    ringing.sort();
+    assert_eq!(ringing, vec![ANDROID_EXPO, IPHONE_EXPO]);
+    assert_eq!(rings[0]["data"], ring);
+
+    // The answer does not wait for the stop pushes; a sweep racing them changes nothing.
+    let accepted = app.post("/call-action", Some(&bearer(callee)), &json!({ "callId": call_id, "action": "accept" }).to_string()).await;
+    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
+    let scheduler = format!("Bearer {SECRET}");
+    let (sweep, sweep2) = tokio::join!(app.post("/cleanup-orphans", Some(&scheduler), ""), app.post("/cleanup-orphans", Some(&scheduler), ""));
+    assert_eq!((sweep.status, sweep2.status), (200, 200), "{:?}", sweep.body);
+    eventually("every device got call_ended", || {
+        apns.pushes().len() == 2 && fcm.messages().len() == 2 && !expo_messages(&app, "call_ended").is_empty()
+    })
+    .await;
+    let sweep = app.post("/cleanup-orphans", Some(&format!("Bearer {SECRET}")), "").await;
+    assert_eq!(sweep.status, 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let ended = json!({ "type": "call_ended", "callId": call_id, "status": "accepted" });
+    let voip = apns.pushes();
+    assert_eq!(voip.len(), 2, "exactly one stop push to the iPhone");
+    assert_eq!((voip[1].device_token.as_str(), &voip[1].payload), (IPHONE_VOIP, &ended));
+    let messages = fcm.messages();
+    assert_eq!(messages.len(), 2, "exactly one stop push to the Android phone");
+    assert_eq!(messages[1].data, ended);
+    let stops = expo_messages(&app, "call_ended");
+    let mut expo_targets: Vec<String> = stops.iter().flat_map(|m| m["to"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned())).collect();
+    expo_targets.sort();
+    assert_eq!(expo_targets, vec![ANDROID_EXPO.to_owned(), IPHONE_EXPO.to_owned()], "exactly once per Expo device");
+    assert!(stops.iter().all(|m| m["data"] == ended && m["title"].is_null() && m["_contentAvailable"] == true), "{stops:?}");
+    let outbox = app.sql().await.query("SELECT outcome, attempts FROM push_outbox ORDER BY token", &[]).await.unwrap();
+    assert_eq!(outbox.len(), 4);
+    assert!(outbox.iter().all(|row| row.get::<_, Option<String>>(0).as_deref() == Some("delivered") && row.get::<_, i32>(1) == 1));
+
+    assert_eq!(fcm.exchanges(), 1, "one OAuth exchange, reused from Postgres");
+    assert_eq!(apns.distinct_jwts(), 1, "one provider JWT, reused from Postgres");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_hanging_provider_leaves_the_others_ringing() {
+    let Stack { app, apns, fcm, _runtime_config } = stack(&[("push_timeout_seconds", "1")]).await;
+    apns.hang(true);
+    let caller = new_user();
+    let callee = callee_with_two_phones(&app).await;
+
+    let started = initiate(&app, caller, callee).await;
+    assert_eq!(started.status, 201, "{:?}", started.body);
+    assert_eq!(started.body["call"]["status"], "ringing");
+    assert_eq!(started.body["push"]["apns_voip"]["outcome"], "no_answer");
+    assert_eq!(started.body["push"]["fcm"]["outcome"], "accepted");
+    assert_eq!(started.body["push"]["expo"]["outcome"], "accepted");
+    assert_eq!(fcm.messages().len(), 1);
+
+    // All of them hanging: the call fails as after any push that is not accepted.
+    fcm.hang(true);
+    app.push.set_mode(e2e::fake_push::PushMode::Hang);
+    let other_callee = callee_with_two_phones_named(&app, "b").await;
+    let failed = initiate(&app, new_user(), other_callee).await;
+    assert_eq!((failed.status, failed.code()), (502, "PUSH_FAILED"), "{:?}", failed.body);
+    for provider in ["expo", "apns_voip", "fcm"] {
+        assert_eq!(failed.body["push"][provider]["outcome"], "no_answer", "{provider}: {:?}", failed.body);
+    }
+    app.stop().await;
+}
+
+async fn callee_with_two_phones_named(app: &App, suffix: &str) -> Uuid {
+    let callee = new_user();
+    register(app, callee, &format!("{}{suffix}{suffix}", &IPHONE_VOIP[..62]), "ios", "apns_voip").await;
+    register(app, callee, &format!("ExponentPushToken[iphone-{suffix}]"), "ios", "expo").await;
+    register(app, callee, &format!("{ANDROID_FCM}{suffix}"), "android", "fcm").await;
+    callee
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_tokens_are_removed_for_every_provider() {
+    let Stack { app, apns, fcm, _runtime_config } = stack(&[]).await;
+    let callee = new_user();
+    let gone_voip = "00".repeat(32);
+    let bad_voip = "0f".repeat(32);
+    let gone_fcm = "gone-fcm-token";
+    let gone_expo = "ExponentPushToken[gone]";
+    let later_gone_expo = "ExponentPushToken[receipt-gone]";
+    for (token, platform, kind) in [
+        (gone_voip.as_str(), "ios", "apns_voip"),
+        (bad_voip.as_str(), "ios", "apns_voip"),
+        (IPHONE_VOIP, "ios", "apns_voip"),
+        (gone_fcm, "android", "fcm"),
+        (ANDROID_FCM, "android", "fcm"),
+        (gone_expo, "ios", "expo"),
+        (later_gone_expo, "android", "expo"),
+    ] {
+        register(&app, callee, token, platform, kind).await;
+    }
+    apns.unregister(&gone_voip);
+    apns.bad_token(&bad_voip);
+    fcm.unregister(gone_fcm);
+    app.push.unregister(gone_expo);
+
+    let started = initiate(&app, new_user(), callee).await;
+    assert_eq!(started.status, 201, "{:?}", started.body);
+    assert_eq!(started.body["push"]["apns_voip"]["gone"], 2);
+    assert_eq!(started.body["push"]["fcm"]["gone"], 1);
+    assert_eq!(started.body["push"]["expo"]["gone"], 1);
+    let mut left = vec![ANDROID_FCM.to_owned(), IPHONE_VOIP.to_owned(), later_gone_expo.to_owned()];
+    left.sort();
+    assert_eq!(tokens_of(&app, callee).await, left);
+
+    // Expo took the last one, and its receipt later says the device is gone.
+    let receipts = app.sql().await.query("SELECT token FROM push_receipts", &[]).await.unwrap();
+    assert_eq!(receipts.len(), 1);
+    app.push.receipts_gone(true);
+    let sweep = app.post("/cleanup-orphans", Some(&format!("Bearer {SECRET}")), "").await;
+    assert_eq!(sweep.body["summary"]["steps"]["expoReceiptsChecked"], 0, "not before expo_receipt_delay_seconds");
+    app.sql().await.execute("UPDATE push_receipts SET created_at = now() - interval '16 minutes'", &[]).await.unwrap();
+    let sweep = app.post("/cleanup-orphans", Some(&format!("Bearer {SECRET}")), "").await;
+    assert_eq!(sweep.status, 200, "{:?}", sweep.body);
+    assert_eq!(sweep.body["summary"]["steps"]["expoReceiptsChecked"], 1, "{:?}", sweep.body);
+    assert_eq!(sweep.body["summary"]["steps"]["pushTokensPruned"], 1, "{:?}", sweep.body);
+    assert_eq!(app.push.receipt_ids().len(), 1);
+    let mut left = vec![ANDROID_FCM.to_owned(), IPHONE_VOIP.to_owned()];
+    left.sort();
+    assert_eq!(tokens_of(&app, callee).await, left);
+    assert!(app.sql().await.query("SELECT 1 FROM push_receipts", &[]).await.unwrap().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_call_stops_ringing_from_the_sweep() {
+    let Stack { app, apns, fcm, _runtime_config } = stack(&[]).await;
+    let callee = callee_with_two_phones(&app).await;
+    let started = initiate(&app, new_user(), callee).await;
+    assert_eq!(started.status, 201, "{:?}", started.body);
+    let call_id: Uuid = started.body["call"]["id"].as_str().unwrap().parse().unwrap();
+    app.sql().await.execute("UPDATE calls SET ringing_at = now() - interval '1 hour' WHERE id = $1", &[&call_id]).await.unwrap();
+
+    let sweep = app.post("/cleanup-orphans", Some(&format!("Bearer {SECRET}")), "").await;
+    assert_eq!(sweep.status, 200, "{:?}", sweep.body);
+    assert_eq!(sweep.body["summary"]["steps"]["callsMissed"], 1);
+    assert_eq!(sweep.body["summary"]["steps"]["stopRingingSent"], 4, "{:?}", sweep.body);
+    let ended = json!({ "type": "call_ended", "callId": call_id.to_string(), "status": "missed" });
+    assert_eq!(apns.pushes().last().map(|push| push.payload.clone()), Some(ended.clone()));
+    assert_eq!(fcm.messages().last().map(|message| message.data.clone()), Some(ended));
+    let again = app.post("/cleanup-orphans", Some(&format!("Bearer {SECRET}")), "").await;
+    assert_eq!(again.body["summary"]["steps"]["stopRingingSent"], 0, "sent once");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_of_other_kinds_need_their_platform() {
+    let app = App::start().await;
+    let user = new_user();
+    for (platform, kind) in [("android", "apns_voip"), ("web", "apns_voip"), ("ios", "fcm")] {
+        let body = json!({ "token": "ab12", "platform": platform, "kind": kind }).to_string();
+        let answer = app.post("/push-token-register", Some(&bearer(user)), &body).await;
+        assert_eq!((answer.status, answer.code(), answer.body["field"].as_str()), (400, "INVALID_REQUEST", Some("kind")), "{platform} {kind}");
+    }
+    let answer = app.post("/push-token-register", Some(&bearer(user)), &json!({ "token": "ExponentPushToken[x]", "platform": "ios" }).to_string()).await;
+    assert_eq!(answer.body["token"]["kind"], "expo", "the default kind");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_answer_never_waits_for_stop_pushes() {
+    let Stack { app, apns, fcm, _runtime_config } = stack(&[("push_timeout_seconds", "20")]).await;
+    let callee = callee_with_two_phones(&app).await;
+    let started = initiate(&app, new_user(), callee).await;
+    assert_eq!(started.status, 201, "{:?}", started.body);
+    let call_id = started.body["call"]["id"].as_str().unwrap().to_owned();
+
+    // FCM stops answering: the reject must not wait the 20 s push deadline for it.
+    fcm.hang(true);
+    let rejected = app
+        .host
+        .client
+        .post(app.host.url("/call-action"))
+        .header("authorization", bearer(callee))
+        .header("content-type", "application/json")
+        .body(json!({ "callId": call_id, "action": "reject" }).to_string())
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("the reject is answered while FCM hangs");
+    assert_eq!(rejected.status(), 200);
+
+    // No sweep runs here: the component sends them after its answer.
+    let ended = json!({ "type": "call_ended", "callId": call_id, "status": "rejected" });
+    eventually("the iPhone's VoIP push and both Expo devices", || {
+        apns.pushes().iter().any(|push| push.payload == ended) && expo_messages(&app, "call_ended").iter().map(|m| m["to"].as_array().map_or(0, Vec::len)).sum::<usize>() == 2
+    })
+    .await;
+    assert_eq!(fcm.messages().len(), 1, "the hanging FCM got only the ring");
+    let pending: i64 = app.sql().await.query_one("SELECT count(*) FROM push_outbox WHERE sent_at IS NULL", &[]).await.unwrap().get(0);
+    assert_eq!(pending, 1, "FCM's stop push waits for a later sweep");
+    app.stop().await;
+}
