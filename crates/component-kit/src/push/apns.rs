@@ -22,18 +22,6 @@ pub async fn send(connection: &Connection, settings: &Settings, tokens: &[String
     };
     let jwt = credentials::apns_provider_token(connection, &apns.key).await;
     let payload = call_data(message);
-    let sends = tokens.iter().map(|token| {
-        let request = voip_request(&apns.origin, token, &apns.bundle_id, &jwt, &payload);
-        async move {
-            match super::post(&request, settings.timeout, MAX_ANSWER_BYTES).await {
-                Ok((status, body)) => Sent::Outcome(classify_answer(status, &body)),
-                Err(unanswered) => unanswered,
-            }
-        }
-    });
-    let sent = futures::future::join_all(sends).await;
-    if sent.iter().any(|s| matches!(s, Sent::Outcome(DeviceOutcome::Unauthorized(_)))) {
-        credentials::forget(connection, credentials::APNS, &jwt).await;
-    }
-    sent
+    let requests = tokens.iter().map(|token| voip_request(&apns.origin, token, &apns.bundle_id, &jwt, &payload)).collect();
+    super::per_device(connection, settings, requests, MAX_ANSWER_BYTES, classify_answer, (credentials::APNS, &jwt)).await
 }

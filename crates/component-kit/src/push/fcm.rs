@@ -26,18 +26,6 @@ pub async fn send(connection: &Connection, settings: &Settings, tokens: &[String
     };
     let data = call_data_strings(message);
     let project = fcm.account.project_id();
-    let sends = tokens.iter().map(|token| {
-        let request = send_request(&fcm.origin, project, &access_token, token, &data, settings.ttl_seconds);
-        async move {
-            match super::post(&request, settings.timeout, MAX_ANSWER_BYTES).await {
-                Ok((status, body)) => Sent::Outcome(classify_answer(status, &body)),
-                Err(unanswered) => unanswered,
-            }
-        }
-    });
-    let sent = futures::future::join_all(sends).await;
-    if sent.iter().any(|s| matches!(s, Sent::Outcome(DeviceOutcome::Unauthorized(_)))) {
-        credentials::forget(connection, credentials::FCM, &access_token).await;
-    }
-    sent
+    let requests = tokens.iter().map(|token| send_request(&fcm.origin, project, &access_token, token, &data, settings.ttl_seconds)).collect();
+    super::per_device(connection, settings, requests, MAX_ANSWER_BYTES, classify_answer, (credentials::FCM, &access_token)).await
 }

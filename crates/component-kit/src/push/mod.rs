@@ -168,6 +168,30 @@ async fn post(request: &OutgoingRequest, timeout: std::time::Duration, max_answe
         })
 }
 
+/// Sends one request per device at once and reads each answer with
+/// `classify`; when the provider refused our `credential` (APNs' JWT, FCM's
+/// access token), drops it from `push_credentials` so the next push mints anew.
+async fn per_device(
+    connection: &Connection,
+    settings: &Settings,
+    requests: Vec<OutgoingRequest>,
+    max_answer_bytes: usize,
+    classify: fn(u16, &[u8]) -> DeviceOutcome,
+    (provider, credential): (&str, &str),
+) -> Vec<Sent> {
+    let sends = requests.iter().map(|request| async move {
+        match post(request, settings.timeout, max_answer_bytes).await {
+            Ok((status, body)) => Sent::Outcome(classify(status, &body)),
+            Err(unanswered) => unanswered,
+        }
+    });
+    let sent = futures::future::join_all(sends).await;
+    if sent.iter().any(|s| matches!(s, Sent::Outcome(DeviceOutcome::Unauthorized(_)))) {
+        credentials::forget(connection, provider, credential).await;
+    }
+    sent
+}
+
 /// The keys every provider carries for `message` (`type` first).
 fn call_data(message: Message<'_>) -> Value {
     match message {
