@@ -183,6 +183,22 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description What each push provider said when the call rang (also `calls.push_outcomes`); a provider appears when the callee has devices of its kind. PUSH_FAILED answers carry it as `push` too. */
+        PushOutcomes: {
+            expo?: components["schemas"]["PushProviderOutcome"];
+            apns_voip?: components["schemas"]["PushProviderOutcome"];
+            fcm?: components["schemas"]["PushProviderOutcome"];
+        };
+        PushProviderOutcome: {
+            /** @enum {string} */
+            outcome: "accepted" | "refused" | "no_answer";
+            devices: number;
+            delivered: number;
+            /** @description Devices the provider called gone; their tokens were removed. */
+            gone: number;
+            /** @description The first refusal or failure, for support (never a token). */
+            reason?: string;
+        };
         /** Format: uuid */
         Uuid: string;
         /** @enum {string} */
@@ -210,6 +226,8 @@ export interface components {
             details?: string;
             /** @description The call as it is now (INVALID_TRANSITION, CALL_EXPIRED). */
             call?: components["schemas"]["Call"];
+            /** @description PUSH_FAILED: what each provider said. */
+            push?: components["schemas"]["PushOutcomes"];
         };
         Health: {
             /** @enum {string} */
@@ -611,6 +629,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["TokenAnswer"] & {
                         call: components["schemas"]["Call"];
+                        push: components["schemas"]["PushOutcomes"];
                     };
                 };
             };

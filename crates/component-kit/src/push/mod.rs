@@ -94,7 +94,7 @@ pub struct Ring {
 /// is outside `allowed_outbound_hosts`, so retrying cannot help.
 pub async fn send_incoming_call(connection: &Connection, callee: UserId, devices: &[Device], call: &IncomingCall) -> Result<Ring, Failure> {
     let started = Instant::now();
-    let settings = match Settings::read().await {
+    let settings = match Settings::current().await {
         Ok(settings) => settings,
         Err(reason) => {
             let ring = Ring { outcome: PushOutcome::Refused(reason), providers: json!({}) };

@@ -28,7 +28,7 @@ pub struct Poll {
 /// Asks Expo for the receipts that should be ready, removes the tokens they
 /// call gone, and forgets every receipt that is answered or over a day old.
 pub async fn poll(connection: &Connection) -> Result<Poll, Failure> {
-    let Ok(settings) = Settings::read().await else { return Ok(Poll::default()) };
+    let Ok(settings) = Settings::current().await else { return Ok(Poll::default()) };
     if settings.provider != Provider::Live {
         return Ok(Poll::default());
     }

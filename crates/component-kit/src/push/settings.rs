@@ -15,6 +15,8 @@
 //! A provider left unconfigured refuses its devices with a reason; one
 //! configured wrongly does the same and logs which variable is wrong.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use domain::apns::{ApnsEnvironment, ApnsKey};
@@ -55,9 +57,26 @@ pub struct Fcm {
 /// FCM's origin, the default of `fcm_origin`.
 const FCM_ORIGIN: &str = "https://fcm.googleapis.com";
 
+thread_local! {
+    /// The settings as this instance first read them: variables do not change
+    /// under a running app, and parsing the keys (an RSA key above all) is
+    /// the costly part; a wrong variable is logged once per instance.
+    static CURRENT: RefCell<Option<Result<Rc<Settings>, String>>> = const { RefCell::new(None) };
+}
+
 impl Settings {
-    /// `Err` names a malformed shared variable; nothing can be sent then.
-    pub async fn read() -> Result<Self, String> {
+    /// The push settings, read once per instance. `Err` names a malformed
+    /// shared variable; nothing can be sent then.
+    pub async fn current() -> Result<Rc<Self>, String> {
+        if let Some(known) = CURRENT.with(|current| current.borrow().clone()) {
+            return known;
+        }
+        let read = Self::read().await.map(Rc::new);
+        CURRENT.with(|current| *current.borrow_mut() = Some(read.clone()));
+        read
+    }
+
+    async fn read() -> Result<Self, String> {
         let provider = match config::optional("push_provider").await.as_deref().map(str::trim) {
             None | Some("log") => Provider::Log,
             Some("expo") => Provider::Live,
