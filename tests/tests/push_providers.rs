@@ -322,3 +322,23 @@ async fn the_answer_never_waits_for_stop_pushes() {
     assert_eq!(pending, 1, "FCM's stop push waits for a later sweep");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_refuses_only_its_provider_and_names_the_variable() {
+    let Stack { app, apns, fcm, _runtime_config } = stack(&[
+        ("apns_private_key", "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n"),
+        ("fcm_service_account_json", r#"{"type":"service_account"}"#),
+    ])
+    .await;
+    let callee = callee_with_two_phones(&app).await;
+    let started = initiate(&app, new_user(), callee).await;
+    assert_eq!(started.status, 201, "Expo still rings: {:?}", started.body);
+    assert_eq!(started.body["push"]["expo"]["outcome"], "accepted");
+    for (provider, variable) in [("apns_voip", "apns_private_key"), ("fcm", "fcm_service_account_json")] {
+        let summary = &started.body["push"][provider];
+        assert_eq!(summary["outcome"], "refused", "{provider}: {summary}");
+        assert!(summary["reason"].as_str().is_some_and(|reason| reason.contains(variable)), "{provider}: {summary}");
+    }
+    assert!(apns.pushes().is_empty() && fcm.messages().is_empty() && fcm.exchanges() == 0);
+    app.stop().await;
+}
