@@ -94,6 +94,11 @@ async fn two_people_sign_in_register_call_accept_and_end() {
     assert_eq!(ended.body["call"]["status"], "ended");
     assert_eq!(ended.body["call"]["endReason"], "user_ended");
     assert_eq!(ended.body["roomDeletion"], "done");
+    // The stop-ringing push leaves after the accept's answer: wait for it.
+    let waited = std::time::Instant::now();
+    while app.push.received().len() < 2 && waited.elapsed() < std::time::Duration::from_secs(10) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let pushes = app.push.received();
     assert_eq!(pushes.len(), 2, "the ring, then one stop-ringing push when Grace accepted: {pushes:?}");
     assert_eq!(pushes[1].body["data"], json!({ "type": "call_ended", "callId": id, "status": "accepted" }));

@@ -698,12 +698,12 @@ export interface operations {
                     /** @enum {string} */
                     platform: "ios" | "android" | "web";
                     /**
-                     * @description The provider the token is for: Expo's push API, Apple's VoIP pushes (PushKit) or FCM. `apns_voip` goes only with platform `ios`, `fcm` only with `android` or `web`; another pairing is 400 `INVALID_REQUEST` with `field: kind`. A device may register several kinds, one call per token.
+                     * @description The provider the token is for: Expo's push API, Apple's VoIP pushes (PushKit) or FCM. `apns_voip` goes only with platform `ios`, `fcm` only with `android` or `web`; another pairing is 400 `INVALID_REQUEST` with `field: kind`. An `apns_voip` token is hex, an `fcm` token letters, digits and `-_:.` (else `field: token`). A device may register several kinds, one call per token.
                      * @default expo
                      * @enum {string}
                      */
                     kind?: "expo" | "apns_voip" | "fcm";
-                };
+                } & (unknown & unknown);
             };
         };
         responses: {
