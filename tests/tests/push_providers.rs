@@ -90,6 +90,18 @@ async fn eventually(what: &str, done: impl Fn() -> bool) {
     }
 }
 
+/// Waits (at most 10 s) until `count` is `expected`, and answers the last count.
+async fn count_reaches(app: &App, statement: &str, expected: i64) -> i64 {
+    let started = Instant::now();
+    loop {
+        let count: i64 = app.sql().await.query_one(statement, &[]).await.unwrap().get(0);
+        if count == expected || started.elapsed() > Duration::from_secs(10) {
+            return count;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_device_rings_and_the_others_stop_ringing_once_on_accept() {
     let Stack { app, apns, fcm, _runtime_config } = stack(&[]).await;
@@ -156,6 +168,8 @@ async fn every_device_rings_and_the_others_stop_ringing_once_on_accept() {
     expo_targets.sort();
     assert_eq!(expo_targets, vec![ANDROID_EXPO.to_owned(), IPHONE_EXPO.to_owned()], "exactly once per Expo device");
     assert!(stops.iter().all(|m| m["data"] == ended && m["title"].is_null() && m["_contentAvailable"] == true), "{stops:?}");
+    // Verdicts are written once each provider has answered the sender.
+    assert_eq!(count_reaches(&app, "SELECT count(*) FROM push_outbox WHERE sent_at IS NOT NULL", 4).await, 4);
     let outbox = app.sql().await.query("SELECT outcome, attempts FROM push_outbox ORDER BY token", &[]).await.unwrap();
     assert_eq!(outbox.len(), 4);
     assert!(outbox.iter().all(|row| row.get::<_, Option<String>>(0).as_deref() == Some("delivered") && row.get::<_, i32>(1) == 1));
@@ -318,8 +332,8 @@ async fn the_answer_never_waits_for_stop_pushes() {
     })
     .await;
     assert_eq!(fcm.messages().len(), 1, "the hanging FCM got only the ring");
-    let pending: i64 = app.sql().await.query_one("SELECT count(*) FROM push_outbox WHERE sent_at IS NULL", &[]).await.unwrap().get(0);
-    assert_eq!(pending, 1, "FCM's stop push waits for a later sweep");
+    let pending = count_reaches(&app, "SELECT count(*) FROM push_outbox WHERE sent_at IS NULL", 1).await;
+    assert_eq!(pending, 1, "FCM's stop push waits for a later sweep; the others are recorded");
     app.stop().await;
 }
 
