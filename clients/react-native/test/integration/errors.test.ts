@@ -243,7 +243,10 @@ describe("every errorCode arrives typed", () => {
       );
       assert.equal(huge.message, "İstek çok büyük");
       assert.equal(huge.retryable, false);
-      assert.equal(huge.attempts, 1, "never retried");
+      // The host answers 413 before it has read the whole body and closes the
+      // connection; a client still writing may first see the reset, a transport
+      // failure the policy retries on this idempotent route. The 413 itself ends it.
+      assert.ok(huge.attempts <= 2, `at most one retry, after a reset: ${huge.attempts}`);
       const large = await owner.client.pushTokenRegister({ token: "x".repeat(20 * 1024), platform: "ios" }, { language: "en" });
       assert.ok(!large.ok && large.error.code === "INVALID_REQUEST" && large.error.httpStatus === 400, JSON.stringify(large));
     },
