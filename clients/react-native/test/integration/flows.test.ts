@@ -73,9 +73,12 @@ test("startCall and answerCall name BUSY, PUSH_FAILED and CALL_EXPIRED", async (
   const expired = await answerCall(b.client, ringing.call.id);
   assert.ok(!expired.ok && expired.reason === "expired", JSON.stringify(expired));
 
+  // A new callee: the expiry above sent B's devices a stop-ringing push after
+  // its answer, and if that push meets the refusing fake, B's token is gone.
+  const d = await user("d");
   await pushMode("refuse");
   try {
-    const failed = await startCall(c.client, { calleeId: b.id });
+    const failed = await startCall(c.client, { calleeId: d.id });
     assert.ok(!failed.ok && failed.reason === "push_failed" && failed.error.retryable);
   } finally {
     await pushMode("accept");
