@@ -239,17 +239,23 @@ fn ticket_outcome(ticket: &Value) -> ExpoTicket {
 
 /// An error ticket or receipt: Gone for `DeviceNotRegistered`, else Refused.
 fn expo_error(entry: &Value) -> DeviceOutcome {
-    let error = entry.pointer("/details/error").and_then(Value::as_str);
-    let message = entry.get("message").and_then(Value::as_str).map(redact_tokens);
-    let text = match (error, message) {
-        (Some(error), Some(message)) => format!("{error}: {message}"),
-        (Some(error), None) => error.to_owned(),
-        (None, Some(message)) => message,
-        (None, None) => "no ticket was accepted".to_owned(),
-    };
-    match error {
+    let text = expo_error_text(entry).unwrap_or_else(|| "no ticket was accepted".to_owned());
+    match entry.pointer("/details/error").and_then(Value::as_str) {
         Some("DeviceNotRegistered") => DeviceOutcome::Gone(text),
         _ => DeviceOutcome::Refused(text),
+    }
+}
+
+/// An error ticket's or receipt's words: `details.error`, then its message
+/// (tokens redacted); `None` when it says neither.
+fn expo_error_text(entry: &Value) -> Option<String> {
+    let error = entry.pointer("/details/error").and_then(Value::as_str);
+    let message = entry.get("message").and_then(Value::as_str).map(redact_tokens);
+    match (error, message) {
+        (Some(error), Some(message)) => Some(format!("{error}: {message}")),
+        (Some(error), None) => Some(error.to_owned()),
+        (None, Some(message)) => Some(message),
+        (None, None) => None,
     }
 }
 
@@ -311,16 +317,7 @@ pub fn classify_expo_answer(status: u16, body: &[u8]) -> PushOutcome {
     if tickets.iter().any(|ticket| ticket.get("status").and_then(Value::as_str) == Some("ok")) {
         return PushOutcome::Accepted;
     }
-    let first_error = tickets.iter().find_map(|ticket| {
-        let error = ticket.pointer("/details/error").and_then(Value::as_str);
-        let message = ticket.get("message").and_then(Value::as_str).map(redact_tokens);
-        match (error, message) {
-            (Some(error), Some(message)) => Some(format!("{error}: {message}")),
-            (Some(error), None) => Some(error.to_owned()),
-            (None, Some(message)) => Some(message),
-            (None, None) => None,
-        }
-    });
+    let first_error = tickets.iter().find_map(|ticket| expo_error_text(ticket));
     PushOutcome::Refused(first_error.unwrap_or_else(|| "no ticket was accepted".to_owned()))
 }
 

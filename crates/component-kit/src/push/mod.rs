@@ -237,7 +237,7 @@ fn summarize(devices: &[Device], results: &[Sent]) -> Ring {
         summary.insert("devices".into(), sent.len().into());
         summary.insert("delivered".into(), delivered.into());
         summary.insert("gone".into(), gone.into());
-        if let (None, Some(reason)) = (outcome.eq(&PushOutcome::Accepted).then_some(()), first_reason) {
+        if let Some(reason) = first_reason.filter(|_| outcome != PushOutcome::Accepted) {
             summary.insert("reason".into(), reason.into());
         }
         providers.insert(kind.as_str().into(), Value::Object(summary));
