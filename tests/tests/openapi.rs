@@ -67,3 +67,111 @@ fn the_error_answer_documents_allow() {
     let allow = &document()["components"]["responses"]["Error"]["headers"]["Allow"];
     assert!(allow["description"].as_str().is_some_and(|text| text.contains("METHOD_NOT_ALLOWED")), "{allow}");
 }
+
+/// The docs' tables of error codes and variables are hand-written prose, but
+/// every fact in them that the code also states is checked against the code.
+mod docs {
+    use std::collections::BTreeSet;
+
+    use domain::errors::{ApiError, Language, RetryPolicy, ALL_CODES};
+
+    fn read(path: &str) -> String {
+        std::fs::read_to_string(e2e::paths::repo_root().join(path)).unwrap()
+    }
+
+    /// The cells of each row of the first table whose header starts with `header`.
+    fn table(text: &str, header: &str) -> Vec<Vec<String>> {
+        let mut lines = text.lines().skip_while(|line| !line.starts_with(header));
+        assert!(lines.next().is_some(), "no table headed {header:?}");
+        lines
+            .skip(1)
+            .take_while(|line| line.starts_with('|'))
+            .map(|line| {
+                // A `\|` inside a cell is a literal bar, not a column.
+                let line = line.replace("\\|", "\u{0}");
+                line.trim_matches('|').split('|').map(|cell| cell.trim().replace('\u{0}', "|")).collect()
+            })
+            .collect()
+    }
+
+    /// The names in backticks of a cell, in order.
+    fn quoted(cell: &str) -> Vec<String> {
+        cell.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn the_error_table_is_the_domain_table() {
+        let rows = table(&read("docs/errors.md"), "| errorCode |");
+        let mut seen = BTreeSet::new();
+        for row in &rows {
+            let [code, status, retry, tr, en] = &row[..] else { panic!("row {row:?} has not five cells") };
+            let name = quoted(code).first().cloned().unwrap_or_default();
+            let Some(known) = ALL_CODES.iter().find(|known| known.as_str() == name) else {
+                panic!("docs/errors.md lists {name:?}, which crates/domain/src/errors.rs does not have");
+            };
+            assert!(seen.insert(name.clone()), "{name} is listed twice");
+            assert_eq!(status, &known.http_status().to_string(), "{name}'s status");
+            let policy = match known.retry_policy() {
+                RetryPolicy::Never => "no".to_owned(),
+                RetryPolicy::AfterSeconds(seconds) => format!("after {seconds} s"),
+                RetryPolicy::Backoff { attempts } => format!("{attempts} times"),
+            };
+            assert!(retry.starts_with(&policy), "{name}'s retry is {retry:?}, the domain says {policy:?}");
+            let error = ApiError::new(*known);
+            for (cell, language) in [(tr, Language::Tr), (en, Language::En)] {
+                let text = error.message(language);
+                assert!(cell.starts_with(&text), "{name}'s {language:?} text is {cell:?}, the domain says {text:?}");
+            }
+        }
+        let all: BTreeSet<String> = ALL_CODES.iter().map(|code| code.as_str().to_owned()).collect();
+        assert_eq!(seen, all, "docs/errors.md must list every code once");
+    }
+
+    #[test]
+    fn the_variable_table_is_spin_toml() {
+        let manifest: toml::Value = toml::from_str(&read("spin.toml")).unwrap();
+        let variables = manifest["variables"].as_table().unwrap();
+        let rows = table(&read("docs/variables.md"), "| variable |");
+        let mut seen = BTreeSet::new();
+        for row in &rows {
+            let [names, defaults, secret, _meaning] = &row[..] else { panic!("row {row:?} has not four cells") };
+            let names = quoted(names);
+            let defaults: Vec<String> = match defaults.as_str() {
+                "empty" | "required" => vec![defaults.clone(); names.len()],
+                _ => quoted(defaults),
+            };
+            assert_eq!(defaults.len(), names.len(), "row {row:?}: one default per variable");
+            for (name, default) in names.iter().zip(&defaults) {
+                let Some(declared) = variables.get(name) else {
+                    panic!("docs/variables.md lists {name:?}, which spin.toml does not declare");
+                };
+                assert!(seen.insert(name.clone()), "{name} is listed twice");
+                let expected = match (declared.get("required"), declared.get("default")) {
+                    (Some(toml::Value::Boolean(true)), _) => "required".to_owned(),
+                    (_, Some(toml::Value::String(value))) if value.is_empty() => "empty".to_owned(),
+                    (_, Some(toml::Value::String(value))) => value.clone(),
+                    other => panic!("{name}: {other:?}"),
+                };
+                assert_eq!(default, &expected, "{name}'s default");
+                let is_secret = declared.get("secret").and_then(toml::Value::as_bool).unwrap_or(false);
+                assert_eq!(secret, if is_secret { "yes" } else { "no" }, "{name}'s secret");
+            }
+        }
+        let all: BTreeSet<String> = variables.keys().cloned().collect();
+        assert_eq!(seen, all, "docs/variables.md must list every variable of spin.toml once");
+    }
+
+    #[test]
+    fn the_readme_is_a_front_door() {
+        let readme = read("README.md");
+        assert!(readme.lines().count() <= 200, "README.md has {} lines; details go to docs/", readme.lines().count());
+        for entry in std::fs::read_dir(e2e::paths::repo_root().join("docs")).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if name.ends_with(".md") {
+                assert!(readme.contains(&format!("](docs/{name})")), "README.md does not link docs/{name}");
+            }
+        }
+        // Commands and links the README gives must exist.
+        assert!(readme.contains("cargo xtask up") && readme.contains("cargo xtask test"));
+    }
+}

@@ -35,7 +35,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let routes = written.lines().filter(|line| line.trim() == "[[trigger.http]]").count();
     println!(
         "Wrote {} ({routes} HTTP routes, no cron trigger). Schedule POST /cleanup-orphans with \
-         `Authorization: Bearer <cron_secret>` (README, \"Deploying on Spin\").",
+         `Authorization: Bearer <cron_secret>` (docs/deploy.md).",
         out.display()
     );
     Ok(())
