@@ -274,7 +274,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     runtime
         .block_on(migrate::connect(&e2e::db::server_url()))
         .context("the tests need PostgreSQL; none answered")?;
-    // The OpenAPI fuzzer (tests/tests/openapi_fuzz.rs), pinned, from PyPI.
+    // The OpenAPI fuzzer (tests/tests/e2e/openapi_fuzz.rs), pinned, from PyPI.
     e2e::schemathesis::ensure()?;
     let mut command = cargo();
     command.current_dir(root()).args(["test", "--workspace", "--exclude", "xtask"]);
