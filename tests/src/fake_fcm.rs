@@ -32,6 +32,8 @@ pub struct FcmMessage {
 #[derive(Default)]
 struct State {
     hang: bool,
+    /// Sends answer a proxy's HTML 404, as a wrong `fcm_origin` would.
+    html_404: bool,
     unregistered: HashSet<String>,
     issued: Vec<String>,
     exchanges: usize,
@@ -64,6 +66,12 @@ impl FakeFcm {
     /// From now on, answers nothing.
     pub fn hang(&self, hang: bool) {
         self.state.lock().expect("fake state").hang = hang;
+    }
+
+    /// From now on, every send answers `404 Not Found` in HTML, as a proxy or
+    /// a wrong `fcm_origin` does (the OAuth endpoint still works).
+    pub fn answer_html_404(&self, on: bool) {
+        self.state.lock().expect("fake state").html_404 = on;
     }
 
     /// `token` answers 404 `UNREGISTERED` from now on.
@@ -142,6 +150,12 @@ async fn answer((state, expected_aud): Shared, request: hyper::Request<hyper::bo
     }
     if path != format!("/v1/projects/{PROJECT}/messages:send") {
         return refuse(404, format!("no route {path}"));
+    }
+    if state.lock().expect("fake state").html_404 {
+        let mut response = hyper::Response::new(Full::new(Bytes::from_static(b"<html><body><h1>404 Not Found</h1></body></html>")));
+        *response.status_mut() = hyper::StatusCode::NOT_FOUND;
+        response.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("text/html"));
+        return Ok(response);
     }
     let bearer = authorization.strip_prefix("Bearer ").unwrap_or("");
     if !state.lock().expect("fake state").issued.iter().any(|issued| issued == bearer) {

@@ -2,7 +2,8 @@
 //!
 //! It records every request (its `Authorization` and JSON body) and answers
 //! as the test sets it to: one ok ticket per token, one DeviceNotRegistered
-//! ticket per token, or never.
+//! ticket per token, or never. Like Expo, it refuses a send to more than 100
+//! tokens.
 
 use std::sync::{Arc, Mutex};
 
@@ -51,6 +52,8 @@ struct State {
     receipts_gone: bool,
     /// Ids asked for at the receipts endpoint.
     receipt_ids: Vec<String>,
+    /// How many ids each receipts request asked for.
+    receipt_batches: Vec<usize>,
 }
 
 impl FakePush {
@@ -64,6 +67,7 @@ impl FakePush {
             gone: Default::default(),
             receipts_gone: false,
             receipt_ids: Vec::new(),
+            receipt_batches: Vec::new(),
         }));
         let task = crate::fake_server::spawn(listener, state.clone(), answer);
         Self { url, state, task }
@@ -87,6 +91,11 @@ impl FakePush {
     /// Ticket ids asked for at the receipts endpoint so far.
     pub fn receipt_ids(&self) -> Vec<String> {
         self.state.lock().expect("fake state").receipt_ids.clone()
+    }
+
+    /// How many ids each receipts request asked for, in arrival order.
+    pub fn receipt_batches(&self) -> Vec<usize> {
+        self.state.lock().expect("fake state").receipt_batches.clone()
     }
 
     /// Every request so far.
@@ -128,7 +137,11 @@ async fn answer(
     }
     if path == RECEIPTS_PATH && post {
         let ids: Vec<String> = body["ids"].as_array().map(|ids| ids.iter().filter_map(Value::as_str).map(str::to_owned).collect()).unwrap_or_default();
-        state.lock().expect("fake state").receipt_ids.extend(ids.iter().cloned());
+        {
+            let mut state = state.lock().expect("fake state");
+            state.receipt_ids.extend(ids.iter().cloned());
+            state.receipt_batches.push(ids.len());
+        }
         let receipt = if receipts_gone {
             json!({ "status": "error", "message": "The recipient device is not registered with FCM.", "details": { "error": "DeviceNotRegistered" } })
         } else {
@@ -148,6 +161,10 @@ async fn answer(
     };
     if tokens.is_empty() {
         return Ok(crate::fake_server::json(400, &json!({ "errors": [{ "code": "VALIDATION_ERROR", "message": "\"to\" is required" }] })));
+    }
+    // Expo takes at most 100 notifications per request.
+    if tokens.len() > 100 {
+        return Ok(crate::fake_server::json(400, &json!({ "errors": [{ "code": "PUSH_TOO_MANY_NOTIFICATIONS", "message": "more than 100 notifications" }] })));
     }
     let tickets: Vec<Value> = tokens
         .iter()

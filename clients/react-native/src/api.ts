@@ -19,6 +19,7 @@ export type PushTokenRegistration = RequestBody<"pushTokenRegister">;
 export type PushPlatform = PushTokenRegistration["platform"];
 /** The provider a device token is for: Expo, Apple's VoIP pushes (PushKit), FCM. */
 export type PushKind = NonNullable<PushTokenRegistration["kind"]>;
+export type PushTokenUnregistration = RequestBody<"pushTokenUnregister">;
 
 /** The operations the app calls. The others are for LiveKit (the webhook),
  * the scheduler (the sweep), tooling (the document itself) and probes (HEAD). */
@@ -78,6 +79,7 @@ export const ROUTES = {
   callInitiate: { method: "POST", path: "/call-initiate", input: "body", idempotent: false, authenticated: true },
   callAction: { method: "POST", path: "/call-action", input: "body", idempotent: true, authenticated: true },
   pushTokenRegister: { method: "POST", path: "/push-token-register", input: "body", idempotent: true, authenticated: true },
+  pushTokenUnregister: { method: "POST", path: "/push-token-unregister", input: "body", idempotent: true, authenticated: true },
 } as const satisfies Record<AppOperation, Route>;
 
 // Compile-time check: each route's path and method lead to its operation in

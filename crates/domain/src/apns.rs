@@ -149,8 +149,10 @@ pub fn voip_request(origin: &str, device_token: &str, bundle_id: &str, provider_
 
 /// Reads APNs' answer to one push.
 ///
-/// 200: Delivered. 410 (`Unregistered`, `ExpiredToken`: the app is gone from
-/// the device) and 400 `BadDeviceToken`: Gone. 403 `ExpiredProviderToken` or
+/// 200: Delivered. 410 with Apple's reason (`Unregistered`, `ExpiredToken`:
+/// the app is gone from the device): Gone; a 410 without one is not Apple's
+/// word and Refused. 400 `BadDeviceToken`: Unrecognized (see
+/// [`settle_bad_device_tokens`]). 403 `ExpiredProviderToken` or
 /// `InvalidProviderToken`: Unauthorized. Anything else: Refused. Texts read
 /// `HTTP <status>: <reason>`; a body that is not JSON or has no reason says
 /// so. A reason is quoted only in the shape of Apple's (a short CamelCase
@@ -172,9 +174,51 @@ pub fn classify_answer(status: u16, body: &[u8]) -> DeviceOutcome {
         Err(problem) => format!("HTTP {status}: {problem}"),
     };
     match (status, reason.as_deref()) {
-        (410, _) | (400, Ok("BadDeviceToken")) => DeviceOutcome::Gone(text),
+        (410, Ok(_)) => DeviceOutcome::Gone(text),
+        (400, Ok("BadDeviceToken")) => DeviceOutcome::Unrecognized(text),
         (403, Ok("ExpiredProviderToken" | "InvalidProviderToken")) => DeviceOutcome::Unauthorized(text),
         _ => DeviceOutcome::Refused(text),
+    }
+}
+
+/// What one send's `BadDeviceToken` answers became.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadDeviceTokens {
+    /// No answer was `BadDeviceToken`.
+    None,
+    /// Another token was delivered in the same send, so the environment is
+    /// right and those tokens are dead: Gone.
+    Pruned,
+    /// Nothing was delivered, so the environment is unproven: kept (Refused).
+    Kept,
+    /// Every answer was `BadDeviceToken`, the mark of a wrong
+    /// `apns_environment` (or `apns_origin`): kept (Refused), worth a warning.
+    KeptAllRefused,
+}
+
+/// Settles the [`DeviceOutcome::Unrecognized`] answers of one send to one
+/// APNs origin: Gone when the same send delivered to another token (proof,
+/// from the same server and minute, that the environment is right),
+/// otherwise Refused, so a wrong environment setting never deletes devices.
+/// A proof is taken only from the same send: an older one says nothing
+/// once the app's build or the variables change, and a device whose token
+/// is kept registers it again on its next start anyway.
+pub fn settle_bad_device_tokens(outcomes: &mut [DeviceOutcome]) -> BadDeviceTokens {
+    let unrecognized = outcomes.iter().filter(|outcome| matches!(outcome, DeviceOutcome::Unrecognized(_))).count();
+    if unrecognized == 0 {
+        return BadDeviceTokens::None;
+    }
+    let proven = outcomes.iter().any(|outcome| *outcome == DeviceOutcome::Delivered);
+    for outcome in outcomes.iter_mut() {
+        if let DeviceOutcome::Unrecognized(text) = outcome {
+            let text = std::mem::take(text);
+            *outcome = if proven { DeviceOutcome::Gone(text) } else { DeviceOutcome::Refused(text) };
+        }
+    }
+    match (proven, unrecognized == outcomes.len()) {
+        (true, _) => BadDeviceTokens::Pruned,
+        (false, true) => BadDeviceTokens::KeptAllRefused,
+        (false, false) => BadDeviceTokens::Kept,
     }
 }
 
@@ -408,8 +452,11 @@ mod tests {
         check(200, "garbage", DeviceOutcome::Delivered);
         check(410, r#"{"reason":"Unregistered","timestamp":1780000000000}"#, gone("HTTP 410: Unregistered"));
         check(410, r#"{"reason":"ExpiredToken"}"#, gone("HTTP 410: ExpiredToken"));
-        check(410, "", gone("HTTP 410: the answer is not JSON"));
-        check(400, r#"{"reason":"BadDeviceToken"}"#, gone("HTTP 400: BadDeviceToken"));
+        // A 410 without Apple's reason (a proxy, a wrong apns_origin) deletes nothing.
+        check(410, "", refused("HTTP 410: the answer is not JSON"));
+        check(410, "<html>Gone</html>", refused("HTTP 410: the answer is not JSON"));
+        check(410, "{}", refused("HTTP 410: the answer has no reason"));
+        check(400, r#"{"reason":"BadDeviceToken"}"#, DeviceOutcome::Unrecognized("HTTP 400: BadDeviceToken".into()));
         check(403, r#"{"reason":"ExpiredProviderToken"}"#, unauthorized("HTTP 403: ExpiredProviderToken"));
         check(403, r#"{"reason":"InvalidProviderToken"}"#, unauthorized("HTTP 403: InvalidProviderToken"));
 
@@ -442,6 +489,25 @@ mod tests {
         check(400, &format!(r#"{{"reason":"{DEVICE_TOKEN}"}}"#), refused("HTTP 400: the reason is not one of Apple's"));
         check(400, r#"{"reason":"Bad Device Token"}"#, refused("HTTP 400: the reason is not one of Apple's"));
         check(0, "", refused("HTTP 0: the answer is not JSON"));
+    }
+
+    #[test]
+    fn bad_device_tokens_are_pruned_only_beside_a_delivery() {
+        let bad = || DeviceOutcome::Unrecognized("HTTP 400: BadDeviceToken".into());
+        let check = |mut outcomes: Vec<DeviceOutcome>, expected: Vec<DeviceOutcome>, verdict: BadDeviceTokens| {
+            assert_eq!(settle_bad_device_tokens(&mut outcomes), verdict);
+            assert_eq!(outcomes, expected);
+        };
+        let text = "HTTP 400: BadDeviceToken";
+        check(vec![], vec![], BadDeviceTokens::None);
+        check(vec![DeviceOutcome::Delivered], vec![DeviceOutcome::Delivered], BadDeviceTokens::None);
+        check(vec![gone("HTTP 410: Unregistered")], vec![gone("HTTP 410: Unregistered")], BadDeviceTokens::None);
+        check(vec![bad(), DeviceOutcome::Delivered, bad()], vec![gone(text), DeviceOutcome::Delivered, gone(text)], BadDeviceTokens::Pruned);
+        check(vec![bad()], vec![refused(text)], BadDeviceTokens::KeptAllRefused);
+        check(vec![bad(), bad(), bad()], vec![refused(text), refused(text), refused(text)], BadDeviceTokens::KeptAllRefused);
+        // A 410 beside them proves nothing about the environment.
+        check(vec![bad(), gone("HTTP 410: Unregistered")], vec![refused(text), gone("HTTP 410: Unregistered")], BadDeviceTokens::Kept);
+        check(vec![bad(), refused("HTTP 503: Shutdown")], vec![refused(text), refused("HTTP 503: Shutdown")], BadDeviceTokens::Kept);
     }
 
     #[test]

@@ -229,10 +229,11 @@ pub fn send_request(
 
 /// Reads FCM's answer to one send.
 ///
-/// 200: Delivered. 404, or `UNREGISTERED` as the `errorCode` of a
-/// `google.firebase.fcm.v1.FcmError` detail (the app was uninstalled or the
-/// token expired): Gone. 401 (the access token): Unauthorized. Anything else:
-/// Refused. Texts read `HTTP <status>: <error.status> (<errorCode>):
+/// 200: Delivered. `UNREGISTERED` as the `errorCode` of a
+/// `google.firebase.fcm.v1.FcmError` detail in a JSON error (the app was
+/// uninstalled or the token expired): Gone. A 404 without it (a proxy, a
+/// wrong `fcm_origin` or project) names no token dead: Refused. 401 (the
+/// access token): Unauthorized. Anything else: Refused. Texts read `HTTP <status>: <error.status> (<errorCode>):
 /// <error.message>`, with what is absent left out.
 pub fn classify_answer(status: u16, body: &[u8]) -> DeviceOutcome {
     if status == 200 {
@@ -279,10 +280,10 @@ fn required<'a>(object: &'a Map<String, Value>, field: &'static str) -> Result<&
     }
 }
 
-/// The status alone decides what is not `UNREGISTERED`.
+/// The status alone decides what is not `UNREGISTERED`; it never calls a
+/// token gone.
 fn refusal_by_status(status: u16, text: String) -> DeviceOutcome {
     match status {
-        404 => DeviceOutcome::Gone(text),
         401 => DeviceOutcome::Unauthorized(text),
         _ => DeviceOutcome::Refused(text),
     }
@@ -602,8 +603,11 @@ mod tests {
             gone("HTTP 404: NOT_FOUND (UNREGISTERED): Requested entity was not found."),
         );
         check(400, &error(400, "INVALID_ARGUMENT", "gone", "UNREGISTERED"), gone("HTTP 400: INVALID_ARGUMENT (UNREGISTERED): gone"));
-        check(404, r#"{"error":{"code":404,"message":"Not found","status":"NOT_FOUND"}}"#, gone("HTTP 404: NOT_FOUND: Not found"));
-        check(404, "Not Found", gone("HTTP 404: the answer is not JSON"));
+        // A 404 that does not say UNREGISTERED (a wrong fcm_origin, a proxy) deletes nothing.
+        check(404, r#"{"error":{"code":404,"message":"Not found","status":"NOT_FOUND"}}"#, refused("HTTP 404: NOT_FOUND: Not found"));
+        check(404, "Not Found", refused("HTTP 404: the answer is not JSON"));
+        check(404, "<html><body>404 page not found</body></html>", refused("HTTP 404: the answer is not JSON"));
+        check(404, "", refused("HTTP 404: the answer is not JSON"));
         check(
             401,
             r#"{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}"#,

@@ -29,6 +29,19 @@ pub const INCOMING_CALL_CHANNEL: &str = "incoming-calls";
 /// The longest device token we store (the `push_tokens.token` CHECK).
 pub const MAX_TOKEN_CHARS: usize = 512;
 
+/// The most devices one user keeps: registering another evicts the least
+/// recently registered (the trigger of migration 0015), and a ring reaches
+/// at most this many. Every phone, tablet and browser a person plausibly has.
+pub const MAX_DEVICES_PER_USER: usize = 20;
+
+/// Expo takes at most 100 tokens in one send request
+/// (<https://docs.expo.dev/push-notifications/sending-notifications/#request-errors>).
+pub const EXPO_MAX_TOKENS_PER_REQUEST: usize = 100;
+
+/// Receipt ids per getReceipts request: the limit Expo's own server SDK keeps
+/// (`expo-server-sdk-node`, 300; Expo refuses a batch that is too large).
+pub const EXPO_MAX_RECEIPT_IDS_PER_REQUEST: usize = 300;
+
 /// A call that is ringing on the callee's devices.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IncomingCall {
@@ -321,6 +334,41 @@ pub fn classify_expo_answer(status: u16, body: &[u8]) -> PushOutcome {
     PushOutcome::Refused(first_error.unwrap_or_else(|| "no ticket was accepted".to_owned()))
 }
 
+/// `POST /push-token-unregister`: a device's push token, to forget.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PushUnregistration {
+    /// As [`PushRegistration::token`].
+    pub token: String,
+}
+
+impl PushUnregistration {
+    /// `{"token": string}`, the token as it was registered.
+    ///
+    /// Errors: INVALID_REQUEST naming `body` or `token`.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let object = json_object(body)?;
+        only_fields(&object, &["token"])?;
+        Ok(Self { token: device_token(&object)?.to_owned() })
+    }
+}
+
+/// The `token` field: 1..=512 printable ASCII characters.
+fn device_token(object: &serde_json::Map<String, Value>) -> Result<&str, ApiError> {
+    let token = optional_str(object, "token")?.ok_or_else(|| invalid("token", "token is required"))?;
+    if token.is_empty() {
+        return Err(invalid("token", "token must not be empty"));
+    }
+    if token.len() > MAX_TOKEN_CHARS {
+        return Err(invalid("token", "token is longer than 512 characters"));
+    }
+    // Expo, APNs and FCM tokens are printable ASCII; anything else is a
+    // client bug (a stray space or newline), refused rather than repaired.
+    if !token.bytes().all(|byte| byte.is_ascii_graphic()) {
+        return Err(invalid("token", "token must be printable ASCII without spaces"));
+    }
+    Ok(token)
+}
+
 impl PushRegistration {
     /// `{"token": string, "platform": "ios" | "android" | "web",
     /// "kind"?: "expo" | "apns_voip" | "fcm"}`.
@@ -330,18 +378,7 @@ impl PushRegistration {
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let object = json_object(body)?;
         only_fields(&object, &["token", "platform", "kind"])?;
-        let token = optional_str(&object, "token")?.ok_or_else(|| invalid("token", "token is required"))?;
-        if token.is_empty() {
-            return Err(invalid("token", "token must not be empty"));
-        }
-        if token.len() > MAX_TOKEN_CHARS {
-            return Err(invalid("token", "token is longer than 512 characters"));
-        }
-        // Expo, APNs and FCM tokens are printable ASCII; anything else is a
-        // client bug (a stray space or newline), refused rather than repaired.
-        if !token.bytes().all(|byte| byte.is_ascii_graphic()) {
-            return Err(invalid("token", "token must be printable ASCII without spaces"));
-        }
+        let token = device_token(&object)?;
         let kind = match optional_str(&object, "kind")? {
             Some(text) => PushKind::parse(text).ok_or_else(|| invalid("kind", "kind must be expo, apns_voip or fcm"))?,
             None => PushKind::Expo,
@@ -390,6 +427,12 @@ impl fmt::Debug for OutgoingRequest {
             .field("headers", &names)
             .field("body", &format_args!("[{} bytes]", self.body.len()))
             .finish()
+    }
+}
+
+impl fmt::Debug for PushUnregistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PushUnregistration").field("token", &"[redacted]").finish()
     }
 }
 
@@ -671,6 +714,32 @@ mod tests {
     }
 
     #[test]
+    fn unregistrations() {
+        let field = |body: &str| {
+            PushUnregistration::parse(body.as_bytes()).map(|unregistration| unregistration.token).map_err(|error| {
+                assert_eq!(error.code(), ErrorCode::InvalidRequest);
+                error.body(Language::En)["field"].as_str().unwrap().to_owned()
+            })
+        };
+        assert_eq!(field(r#"{"token":"ExponentPushToken[x]"}"#), Ok("ExponentPushToken[x]".to_owned()));
+        assert_eq!(field(&format!(r#"{{"token":"{}"}}"#, "a".repeat(512))), Ok("a".repeat(512)));
+        for (body, expected) in [
+            (r#"{"token":"x","platform":"ios"}"#, "platform"),
+            (r#"{}"#, "token"),
+            (r#"{"token":""}"#, "token"),
+            (r#"{"token":" x"}"#, "token"),
+            (r#"{"token":5}"#, "token"),
+            ("", "body"),
+            ("[]", "body"),
+        ] {
+            assert_eq!(field(body), Err(expected.to_owned()), "{body}");
+        }
+        assert_eq!(field(&format!(r#"{{"token":"{}"}}"#, "a".repeat(513))), Err("token".to_owned()));
+        let text = format!("{:?}", PushUnregistration::parse(br#"{"token":"ExponentPushToken[secret]"}"#).unwrap());
+        assert!(!text.contains("secret"), "{text}");
+    }
+
+    #[test]
     fn registration_kinds() {
         let parse = |platform: &str, kind: &str| {
             PushRegistration::parse(format!(r#"{{"token":"ab12","platform":"{platform}","kind":{kind}}}"#).as_bytes())
@@ -718,6 +787,13 @@ mod tests {
         let migration = include_str!("../../../migrations/0013_add_push_kinds_and_stop_ringing.sql");
         let listed: Vec<String> = PushKind::ALL.iter().map(|kind| format!("'{kind}'")).collect();
         assert!(migration.contains(&format!("kind IN ({})", listed.join(", "))), "{listed:?}");
+    }
+
+    #[test]
+    fn the_device_cap_matches_the_schema() {
+        let migration = include_str!("../../../migrations/0015_cap_push_devices.sql");
+        assert!(migration.contains(&format!("OFFSET {}", MAX_DEVICES_PER_USER - 1)), "the eviction keeps the new token and 19 others");
+        assert!(migration.contains(&format!("LIMIT {MAX_DEVICES_PER_USER}")), "a ring records at most the cap");
     }
 
     #[test]

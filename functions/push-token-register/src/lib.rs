@@ -5,7 +5,10 @@
 //! last, so a re-registration by another user moves the token to them (the
 //! previous user must not be rung on a device they left). The same statement
 //! makes the user a `users` row (`component_kit::users`), so others can call
-//! them. The answer never echoes the token.
+//! them. The answer never echoes the token; its `created` says whether the
+//! server knew the device (the client kit's check that it was not pruned).
+//! At most 20 devices per user: a trigger evicts the least recently
+//! registered beyond that in the same statement (migration 0015).
 
 use component_kit::{auth, db, serve, upsert_cte, users, Failure, Incoming, Reply};
 use domain::push::PushRegistration;
@@ -32,7 +35,7 @@ async fn register(incoming: Incoming) -> Result<Reply, Failure> {
 INSERT INTO push_tokens (token, user_id, platform, kind) VALUES ($1, $2, $3, $5)
 ON CONFLICT (token) DO UPDATE
 SET user_id = EXCLUDED.user_id, platform = EXCLUDED.platform, kind = EXCLUDED.kind, updated_at = now()
-RETURNING floor(extract(epoch FROM updated_at))::bigint AS updated_at"
+RETURNING floor(extract(epoch FROM updated_at))::bigint AS updated_at, created_at = updated_at AS created"
         ),
         vec![
             ParameterValue::Str(registration.token),
@@ -45,12 +48,15 @@ RETURNING floor(extract(epoch FROM updated_at))::bigint AS updated_at"
     .await?;
     let row = rows.first().ok_or_else(|| Failure::internal("INSERT ... RETURNING gave no row"))?;
     let updated_at: i64 = db::get(row, "updated_at")?;
+    // Inserted now: the server did not know this device (new, or pruned as dead).
+    let created: bool = db::get(row, "created")?;
     Ok(Reply::ok(json!({
         "success": true,
         "token": {
             "platform": registration.platform,
             "kind": registration.kind,
             "updatedAt": domain::time::rfc3339(u64::try_from(updated_at).unwrap_or(0)),
+            "created": created,
         },
     })))
 }

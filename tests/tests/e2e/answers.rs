@@ -82,6 +82,7 @@ async fn every_route_answers_with_content_length_and_never_chunked() {
         case("POST", "/get-livekit-token", Some(&viewer_bearer), &format!(r#"{{"sessionId":"{session}"}}"#), 200),
         case("GET", &format!("/live-session-status?sessionId={session}"), Some(&viewer_bearer), "", 200),
         case("POST", "/push-token-register", Some(&viewer_bearer), r#"{"token":"ExponentPushToken[a]","platform":"ios"}"#, 200),
+        case("POST", "/push-token-unregister", Some(&viewer_bearer), r#"{"token":"ExponentPushToken[a]"}"#, 200),
         case("POST", "/cleanup-orphans", Some("Bearer sweep-secret"), "{}", 200),
         case("POST", "/live-session-end", Some(&host_bearer), &format!(r#"{{"sessionId":"{session}"}}"#), 200),
         case("POST", "/call-initiate", Some(&viewer_bearer), &format!(r#"{{"calleeId":"{stranger}","callType":"audio"}}"#), 404),

@@ -11,6 +11,7 @@ const ENDPOINTS: &[&str] = &[
     "/call-initiate",
     "/call-action",
     "/push-token-register",
+    "/push-token-unregister",
 ];
 
 const TABLES: &[&str] = &[

@@ -21,6 +21,7 @@ fn requests(session: Uuid, call: Uuid, callee: Uuid) -> Vec<(&'static str, Strin
         ("POST", "/call-initiate".into(), json!({ "calleeId": callee }).to_string()),
         ("POST", "/call-action".into(), json!({ "callId": call, "action": "cancel" }).to_string()),
         ("POST", "/push-token-register".into(), json!({ "token": "ExponentPushToken[x]", "platform": "ios" }).to_string()),
+        ("POST", "/push-token-unregister".into(), json!({ "token": "ExponentPushToken[x]" }).to_string()),
         ("POST", "/cleanup-orphans".into(), String::new()),
     ]
 }

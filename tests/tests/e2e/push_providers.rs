@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use devhost::runtime::{GuestOutput, MemoryOutputPipe};
 use e2e::app::{Answer, App};
 use e2e::fake_apns::{self, FakeApns};
 use e2e::fake_fcm::FakeFcm;
@@ -27,6 +28,11 @@ struct Stack {
 }
 
 async fn stack(extra: &[(&str, &str)]) -> Stack {
+    stack_logging(extra, None).await
+}
+
+/// [`stack`], the components' log lines captured in `logs` when given.
+async fn stack_logging(extra: &[(&str, &str)], logs: Option<MemoryOutputPipe>) -> Stack {
     let apns = FakeApns::start().await;
     let fcm = FakeFcm::start().await;
     let apns_origin = apns.origin();
@@ -46,7 +52,13 @@ async fn stack(extra: &[(&str, &str)]) -> Stack {
     ];
     variables.extend_from_slice(extra);
     let config_path = runtime_config.path.clone();
-    let app = App::start_adjusting(&variables, move |options| options.runtime_config_file = Some(config_path)).await;
+    let app = App::start_adjusting(&variables, move |options| {
+        options.runtime_config_file = Some(config_path);
+        if let Some(logs) = logs {
+            options.runtime.guest_output = GuestOutput::CaptureStderr(logs);
+        }
+    })
+    .await;
     Stack { app, apns, fcm, _runtime_config: runtime_config }
 }
 
@@ -74,6 +86,14 @@ async fn initiate(app: &App, caller: Uuid, callee: Uuid) -> Answer {
 async fn tokens_of(app: &App, user: Uuid) -> Vec<String> {
     let rows = app.sql().await.query("SELECT token FROM push_tokens WHERE user_id = $1 ORDER BY token", &[&user]).await.unwrap();
     rows.iter().map(|row| row.get(0)).collect()
+}
+
+/// Moves the tickets and every registration `by` into the past, as if that
+/// much time had gone by since the ring.
+async fn backdate_ring(app: &App, by: &str) {
+    let sql = app.sql().await;
+    sql.execute(&format!("UPDATE push_receipts SET created_at = created_at - interval '{by}'"), &[]).await.unwrap();
+    sql.execute(&format!("UPDATE push_tokens SET created_at = created_at - interval '{by}', updated_at = updated_at - interval '{by}'"), &[]).await.unwrap();
 }
 
 /// Expo messages whose `data.type` is `kind`.
@@ -254,7 +274,8 @@ async fn dead_tokens_are_removed_for_every_provider() {
     app.push.receipts_gone(true);
     let sweep = app.post("/cleanup-orphans", Some(&format!("Bearer {SECRET}")), "").await;
     assert_eq!(sweep.body["summary"]["steps"]["expoReceiptsChecked"], 0, "not before expo_receipt_delay_seconds");
-    app.sql().await.execute("UPDATE push_receipts SET created_at = now() - interval '16 minutes'", &[]).await.unwrap();
+    // Sixteen minutes pass (the device registered before the ring, as ever).
+    backdate_ring(&app, "16 minutes").await;
     let sweep = app.post("/cleanup-orphans", Some(&format!("Bearer {SECRET}")), "").await;
     assert_eq!(sweep.status, 200, "{:?}", sweep.body);
     assert_eq!(sweep.body["summary"]["steps"]["expoReceiptsChecked"], 1, "{:?}", sweep.body);
@@ -354,5 +375,170 @@ async fn a_wrong_key_refuses_only_its_provider_and_names_the_variable() {
         assert!(summary["reason"].as_str().is_some_and(|reason| reason.contains(variable)), "{provider}: {summary}");
     }
     assert!(apns.pushes().is_empty() && fcm.messages().is_empty() && fcm.exchanges() == 0);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ring_apns_answers_bad_device_token_for_every_token_deletes_none() {
+    if e2e::host::skipped_on_spin("reads the guest's stderr, which only our host captures in-process") {
+        return;
+    }
+    let logs = MemoryOutputPipe::new(16 << 20);
+    let Stack { app, apns, fcm: _, _runtime_config } = stack_logging(&[], Some(logs.clone())).await;
+    // A wrong apns_environment: Apple answers BadDeviceToken for every token.
+    let callee = new_user();
+    let (first, second) = ("0a".repeat(32), "0b".repeat(32));
+    for token in [&first, &second] {
+        register(&app, callee, token, "ios", "apns_voip").await;
+        apns.bad_token(token);
+    }
+    register(&app, callee, IPHONE_EXPO, "ios", "expo").await;
+    let before = tokens_of(&app, callee).await;
+    let started = app
+        .post_with("/call-initiate", Some(&bearer(new_user())), &json!({ "calleeId": callee, "callType": "audio" }).to_string(), &[("x-request-id", "ring-bad-env")])
+        .await;
+    assert_eq!(started.status, 201, "Expo still rings: {:?}", started.body);
+    assert_eq!(started.body["push"]["apns_voip"]["outcome"], "refused", "{:?}", started.body);
+    assert_eq!(started.body["push"]["apns_voip"]["gone"], 0);
+    assert_eq!(tokens_of(&app, callee).await, before, "no device is deleted");
+
+    let text = String::from_utf8(logs.contents().to_vec()).unwrap();
+    let warnings: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["requestId"] == "ring-bad-env" && line["variable"] == "apns_environment")
+        .collect();
+    assert_eq!(warnings.len(), 1, "one line naming the variable: {text}");
+    assert!(warnings[0]["msg"].as_str().is_some_and(|msg| msg.contains("apns_environment")), "{}", warnings[0]);
+    assert!(!text.contains(&first) && !text.contains(&second), "no device token in the logs");
+
+    // The environment proven by a delivery in the same ring: BadDeviceToken is a dead token.
+    let other = new_user();
+    let bad = "0c".repeat(32);
+    register(&app, other, &bad, "ios", "apns_voip").await;
+    apns.bad_token(&bad);
+    register(&app, other, IPHONE_VOIP, "ios", "apns_voip").await;
+    let proven = initiate(&app, new_user(), other).await;
+    assert_eq!(proven.status, 201, "{:?}", proven.body);
+    assert_eq!(proven.body["push"]["apns_voip"]["gone"], 1, "{:?}", proven.body);
+    assert_eq!(tokens_of(&app, other).await, vec![IPHONE_VOIP.to_owned()]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fcm_deletes_a_token_only_on_unregistered_in_a_json_error() {
+    let Stack { app, apns: _, fcm, _runtime_config } = stack(&[]).await;
+    // A wrong fcm_origin or a proxy: 404 in HTML for every send.
+    fcm.answer_html_404(true);
+    let callee = new_user();
+    for token in ["fcm-a", "fcm-b"] {
+        register(&app, callee, token, "android", "fcm").await;
+    }
+    register(&app, callee, ANDROID_EXPO, "android", "expo").await;
+    let before = tokens_of(&app, callee).await;
+    let started = initiate(&app, new_user(), callee).await;
+    assert_eq!(started.status, 201, "{:?}", started.body);
+    assert_eq!(started.body["push"]["fcm"]["outcome"], "refused", "{:?}", started.body);
+    assert_eq!(started.body["push"]["fcm"]["gone"], 0);
+    assert_eq!(tokens_of(&app, callee).await, before, "a 404 that is not FCM's word deletes nothing");
+
+    // FCM's own answer, UNREGISTERED in its JSON error: that token goes, the other stays.
+    fcm.answer_html_404(false);
+    let other = new_user();
+    for token in ["fcm-c", "fcm-d"] {
+        register(&app, other, token, "android", "fcm").await;
+    }
+    fcm.unregister("fcm-c");
+    let started = initiate(&app, new_user(), other).await;
+    assert_eq!(started.status, 201, "{:?}", started.body);
+    assert_eq!(started.body["push"]["fcm"]["gone"], 1, "{:?}", started.body);
+    assert_eq!(tokens_of(&app, other).await, vec!["fcm-d".to_owned()]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_does_not_prune_a_token_registered_again_after_its_ticket() {
+    let Stack { app, apns: _, fcm: _, _runtime_config } = stack(&[]).await;
+    let callee = new_user();
+    register(&app, callee, IPHONE_EXPO, "ios", "expo").await;
+    let started = initiate(&app, new_user(), callee).await;
+    assert_eq!(started.status, 201, "{:?}", started.body);
+    assert_eq!(app.sql().await.query("SELECT 1 FROM push_receipts", &[]).await.unwrap().len(), 1);
+    backdate_ring(&app, "16 minutes").await;
+    // The app started again since, and registered its token again.
+    register(&app, callee, IPHONE_EXPO, "ios", "expo").await;
+    app.push.receipts_gone(true);
+    let sweep = app.post("/cleanup-orphans", Some(&format!("Bearer {SECRET}")), "").await;
+    assert_eq!(sweep.status, 200, "{:?}", sweep.body);
+    assert_eq!(sweep.body["summary"]["steps"]["expoReceiptsChecked"], 1, "{:?}", sweep.body);
+    assert_eq!(sweep.body["summary"]["steps"]["pushTokensPruned"], 0, "{:?}", sweep.body);
+    assert_eq!(tokens_of(&app, callee).await, vec![IPHONE_EXPO.to_owned()]);
+    assert!(app.sql().await.query("SELECT 1 FROM push_receipts", &[]).await.unwrap().is_empty(), "the receipt is answered");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_ringing_goes_only_to_the_devices_that_rang() {
+    let Stack { app, apns, fcm: _, _runtime_config } = stack(&[]).await;
+    let caller = new_user();
+    let callee = new_user();
+    register(&app, callee, IPHONE_VOIP, "ios", "apns_voip").await;
+    register(&app, callee, IPHONE_EXPO, "ios", "expo").await;
+    let started = initiate(&app, caller, callee).await;
+    assert_eq!(started.status, 201, "{:?}", started.body);
+    let call_id: Uuid = started.body["call"]["id"].as_str().unwrap().parse().unwrap();
+    // Devices registered while it rings never rang: no stop push is queued for them.
+    for index in 0..3 {
+        register(&app, callee, &format!("ExponentPushToken[later-{index}]"), "android", "expo").await;
+    }
+    let cancelled = app.post("/call-action", Some(&bearer(caller)), &json!({ "callId": call_id, "action": "cancel" }).to_string()).await;
+    assert_eq!(cancelled.status, 200, "{:?}", cancelled.body);
+    let queued = app.sql().await.query("SELECT token FROM push_outbox WHERE call_id = $1 ORDER BY token", &[&call_id]).await.unwrap();
+    let queued: Vec<String> = queued.iter().map(|row| row.get(0)).collect();
+    let mut rung = vec![IPHONE_EXPO.to_owned(), IPHONE_VOIP.to_owned()];
+    rung.sort();
+    assert_eq!(queued, rung);
+    eventually("the iPhone stops ringing", || apns.pushes().len() == 2).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expo_requests_carry_at_most_100_tokens_and_receipts_at_most_300_ids() {
+    let Stack { app, apns: _, fcm: _, _runtime_config } = stack(&[]).await;
+    // A stop-ringing backlog of 150 Expo devices for one call, as queued before
+    // the device cap (no route can queue one this large any more).
+    let call_id = Uuid::new_v4();
+    app.sql()
+        .await
+        .execute(
+            "INSERT INTO push_outbox (call_id, user_id, token, kind, status)
+             SELECT $1, $2, 'ExponentPushToken[backlog-' || n || ']', 'expo', 'missed' FROM generate_series(1, 150) n",
+            &[&call_id, &new_user()],
+        )
+        .await
+        .unwrap();
+    let sweep = app.post("/cleanup-orphans", Some(&format!("Bearer {SECRET}")), "").await;
+    assert_eq!(sweep.status, 200, "{:?}", sweep.body);
+    assert_eq!(sweep.body["summary"]["steps"]["stopRingingSent"], 150, "{:?}", sweep.body);
+    let mut sizes: Vec<usize> = expo_messages(&app, "call_ended").iter().map(|message| message["to"].as_array().unwrap().len()).collect();
+    sizes.sort();
+    assert_eq!(sizes, vec![50, 100]);
+    assert_eq!(count_reaches(&app, "SELECT count(*) FROM push_outbox WHERE outcome = 'delivered'", 150).await, 150);
+
+    // Their 150 tickets and 200 more, due together: receipts asked for 300 at most at a time.
+    let tickets = app.sql().await.query("SELECT count(*) FROM push_receipts", &[]).await.unwrap()[0].get::<_, i64>(0);
+    assert_eq!(tickets, 150);
+    app.sql()
+        .await
+        .execute("INSERT INTO push_receipts (ticket_id, token) SELECT 'extra-' || n, 'ExponentPushToken[backlog-1]' FROM generate_series(1, 200) n", &[])
+        .await
+        .unwrap();
+    backdate_ring(&app, "16 minutes").await;
+    let sweep = app.post("/cleanup-orphans", Some(&format!("Bearer {SECRET}")), "").await;
+    assert_eq!(sweep.status, 200, "{:?}", sweep.body);
+    assert_eq!(sweep.body["summary"]["steps"]["expoReceiptsChecked"], 350, "{:?}", sweep.body);
+    let mut batches = app.push.receipt_batches();
+    batches.sort();
+    assert_eq!(batches, vec![50, 300]);
     app.stop().await;
 }

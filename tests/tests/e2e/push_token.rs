@@ -1,5 +1,6 @@
-//! `POST /push-token-register` end to end, and the fake Expo push service
-//! against the domain's reading of Expo's answers.
+//! `POST /push-token-register` and `POST /push-token-unregister` end to end,
+//! the device cap, and the fake Expo push service against the domain's
+//! reading of Expo's answers.
 
 use domain::push::{classify_expo_answer, PushOutcome};
 use e2e::app::App;
@@ -210,5 +211,97 @@ async fn a_registered_device_rings_through_the_log_provider() {
         })
     );
     assert!(app.push.received().is_empty(), "the log provider never calls Expo");
+    app.stop().await;
+}
+
+fn device(index: usize) -> String {
+    format!("ExponentPushToken[device-{index:02}]")
+}
+
+/// The user's tokens, newest registration first.
+async fn tokens_of(app: &App, user: Uuid) -> Vec<String> {
+    let rows = app.sql().await.query("SELECT token FROM push_tokens WHERE user_id = $1 ORDER BY updated_at DESC, token", &[&user]).await.unwrap();
+    rows.iter().map(|row| row.get(0)).collect()
+}
+
+/// 60 registrations by one user (30 one after another, then 30 at once) leave
+/// the 20 most recent. Keep this at 60 requests or fewer: a per-user rate
+/// limit on the route may need raising for this test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_keeps_at_most_20_devices_even_registering_in_parallel() {
+    let app = App::start().await;
+    let user = new_user();
+    let authorization = bearer(user);
+    for index in 0..30 {
+        let answer = app.post("/push-token-register", Some(&authorization), &register_body(&device(index), "ios")).await;
+        assert_eq!(answer.status, 200, "{index}: {:?}", answer.body);
+        assert_eq!(answer.body["token"]["created"], true, "{index}");
+        assert_eq!(tokens_of(&app, user).await.len(), (index + 1).min(20), "{index}");
+    }
+    let expected: Vec<String> = (10..30).rev().map(device).collect();
+    assert_eq!(tokens_of(&app, user).await, expected, "the 21st evicts the least recently registered");
+
+    // Registering a known device again evicts nothing: it was one of the 20.
+    let again = app.post("/push-token-register", Some(&authorization), &register_body(&device(10), "ios")).await;
+    assert_eq!((again.status, again.body["token"]["created"].as_bool()), (200, Some(false)));
+    assert_eq!(tokens_of(&app, user).await.len(), 20);
+
+    // 29 more at once: the bound holds under parallel requests.
+    let parallel = futures_util::future::join_all((30..59).map(|index| {
+        let (app, authorization) = (&app, &authorization);
+        async move { app.post("/push-token-register", Some(authorization), &register_body(&device(index), "android")).await }
+    }))
+    .await;
+    assert!(parallel.iter().all(|answer| answer.status == 200), "{:?}", parallel.iter().map(|answer| answer.status).collect::<Vec<_>>());
+    let left = tokens_of(&app, user).await;
+    assert_eq!(left.len(), 20, "{left:?}");
+    assert!(left.iter().all(|token| (30..59).map(device).any(|newer| &newer == token)), "only the newest devices stay: {left:?}");
+
+    // Another user's devices are not theirs to evict.
+    let other = new_user();
+    let kept = app.post("/push-token-register", Some(&bearer(other)), &register_body("ExponentPushToken[other]", "ios")).await;
+    assert_eq!(kept.status, 200);
+    assert_eq!(tokens_of(&app, other).await, vec!["ExponentPushToken[other]".to_owned()]);
+    assert_eq!(tokens_of(&app, user).await.len(), 20);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_unregisters_only_its_own_token() {
+    let app = App::start().await;
+    let (owner, stranger) = (new_user(), new_user());
+    let registered = app.post("/push-token-register", Some(&bearer(owner)), &register_body(TOKEN, "ios")).await;
+    assert_eq!(registered.status, 200, "{:?}", registered.body);
+    let unregister = |user: Uuid, body: String| {
+        let app = &app;
+        async move { app.post("/push-token-unregister", Some(&bearer(user)), &body).await }
+    };
+    let token_body = json!({ "token": TOKEN }).to_string();
+
+    // Another user's token: the same answer, and nothing is deleted.
+    let foreign = unregister(stranger, token_body.clone()).await;
+    assert_eq!((foreign.status, &foreign.body), (200, &json!({ "success": true })));
+    assert_eq!(tokens_of(&app, owner).await, vec![TOKEN.to_owned()]);
+
+    let own = unregister(owner, token_body.clone()).await;
+    assert_eq!((own.status, &own.body), (200, &json!({ "success": true })));
+    assert!(!own.body.to_string().contains("AbCdEf"), "the token is not echoed");
+    assert_eq!(rows(&app).await, vec![]);
+
+    // Already gone: still 200.
+    let again = unregister(owner, token_body.clone()).await;
+    assert_eq!((again.status, &again.body), (200, &json!({ "success": true })));
+
+    // The server did not know the device any more: registering again says so.
+    let back = app.post("/push-token-register", Some(&bearer(owner)), &register_body(TOKEN, "ios")).await;
+    assert_eq!((back.status, back.body["token"]["created"].as_bool()), (200, Some(true)));
+
+    for (body, field) in [(r#"{}"#.to_owned(), "token"), (r#"{"token":""}"#.to_owned(), "token"), (register_body(TOKEN, "ios"), "platform"), ("nope".to_owned(), "body")] {
+        let answer = unregister(owner, body.clone()).await;
+        assert_eq!((answer.status, answer.code(), answer.body["field"].as_str()), (400, "INVALID_REQUEST", Some(field)), "{body}");
+    }
+    let anonymous = app.post("/push-token-unregister", None, &token_body).await;
+    assert_eq!((anonymous.status, anonymous.code()), (401, "UNAUTHORIZED"));
+    assert_eq!(tokens_of(&app, owner).await, vec![TOKEN.to_owned()], "no refused request deleted anything");
     app.stop().await;
 }

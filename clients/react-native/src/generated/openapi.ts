@@ -145,6 +145,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/push-token-unregister": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The device forgets its push token (on sign-out): the caller's own registration of the token is removed. The answer is the same when the token was already gone or is another user's (that registration stays), so it tells nothing about whose a token is. */
+        post: operations["pushTokenUnregister"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/livekit-webhook": {
         parameters: {
             query?: never;
@@ -722,7 +739,42 @@ export interface operations {
                             kind?: "expo" | "apns_voip" | "fcm";
                             /** Format: date-time */
                             updatedAt?: string;
+                            /** @description True when the server did not have this token before this request (a new device, or one whose token the server had removed as dead): the device was unknown and is registered again now. A user keeps at most 20 devices: registering another removes the least recently registered. */
+                            created?: boolean;
                         };
+                    };
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            504: components["responses"]["Timeout"];
+            default: components["responses"]["Error"];
+        };
+    };
+    pushTokenUnregister: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The token as it was registered. */
+                    token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The caller no longer has this token registered. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        success: true;
                     };
                 };
             };

@@ -311,7 +311,7 @@ describe("requests", () => {
   });
 
   test("every route goes to its path with its method", async () => {
-    const h = harness(Array.from({ length: 8 }, () => okReply()));
+    const h = harness(Array.from({ length: 9 }, () => okReply()));
     await h.clock.settle(h.client.health());
     await h.clock.settle(h.client.getLivekitToken({ callId: "c" }));
     await h.clock.settle(h.client.liveSessionStart({ type: "audio_live", access: "paid", priceCoins: 10 }));
@@ -320,6 +320,7 @@ describe("requests", () => {
     await h.clock.settle(h.client.callInitiate({ calleeId: "c", callType: "video" }));
     await h.clock.settle(h.client.callAction({ callId: "c", action: "cancel" }));
     await h.clock.settle(h.client.pushTokenRegister({ token: "t", platform: "ios" }));
+    await h.clock.settle(h.client.pushTokenUnregister({ token: "t" }));
     assert.deepEqual(
       h.fetch.requests.map((request) => `${request.method} ${request.url.slice(BASE_URL.length)}`),
       [
@@ -331,6 +332,7 @@ describe("requests", () => {
         "POST /call-initiate",
         "POST /call-action",
         "POST /push-token-register",
+        "POST /push-token-unregister",
       ],
     );
     assert.deepEqual(h.fetch.requests[2]!.body, { type: "audio_live", access: "paid", priceCoins: 10 });

@@ -15,6 +15,8 @@ const UPDATED_AT = "2030-01-01T00:00:00Z";
  * concurrent requests do not depend on the order they are sent in. */
 class KindRouter {
   readonly fakes: Record<PushKind, FakeFetch> = { expo: new FakeFetch(), apns_voip: new FakeFetch(), fcm: new FakeFetch() };
+  /** /push-token-unregister, whatever the kind. */
+  readonly unregister = new FakeFetch();
 
   reply(kind: PushKind, ...replies: Reply[]): this {
     this.fakes[kind].reply(...replies);
@@ -22,6 +24,7 @@ class KindRouter {
   }
 
   readonly fetch: FetchLike = (url, init) => {
+    if (url.endsWith("/push-token-unregister")) return this.unregister.fetch(url, init);
     const body = JSON.parse(init.body ?? "{}") as { kind?: PushKind };
     return this.fakes[body.kind ?? "expo"].fetch(url, init);
   };
@@ -38,6 +41,11 @@ class KindRouter {
 
 function registered(platform: PushPlatform, kind: PushKind): Reply {
   return okReply({ token: { platform, kind, updatedAt: UPDATED_AT } });
+}
+
+/** The server did not have the token: it was new, or had been dropped. */
+function created(platform: PushPlatform, kind: PushKind): Reply {
+  return okReply({ token: { platform, kind, updatedAt: UPDATED_AT, created: true } });
 }
 
 function setup() {
@@ -273,5 +281,72 @@ describe("PushTokenRegistrar", () => {
     assert.equal(first.kinds.fcm.outcome, "registered");
     assert.equal(second.kinds.fcm.outcome, "unchanged");
     assert.deepEqual(router.requests("fcm").map((request) => (request.body as { token: string }).token), [FCM]);
+  });
+
+  test("a new registrar (the app started again) registers every token again", async () => {
+    const { router, h } = setup();
+    router.reply("expo", registered("ios", "expo"), registered("ios", "expo")).reply("apns_voip", registered("ios", "apns_voip"), registered("ios", "apns_voip"));
+    await h.clock.settle(new PushTokenRegistrar(h.client, { platform: "ios" }).update({ expo: EXPO, apns_voip: VOIP }));
+    const restarted = await h.clock.settle(new PushTokenRegistrar(h.client, { platform: "ios" }).update({ expo: EXPO, apns_voip: VOIP }));
+    assert.deepEqual(outcomes(restarted), { expo: "registered", apns_voip: "registered", fcm: "skipped:other_platform" });
+    assert.deepEqual(router.counts(), { expo: 2, apns_voip: 2, fcm: 0 });
+  });
+
+  test("a registration older than confirmAfterMs is sent again; the server's created says it had dropped the device", async () => {
+    const { router, h } = setup();
+    const r = new PushTokenRegistrar(h.client, { platform: "ios", clock: h.clock, confirmAfterMs: 60_000 });
+    router
+      .reply("expo", created("ios", "expo"), registered("ios", "expo"))
+      .reply("apns_voip", created("ios", "apns_voip"), created("ios", "apns_voip"));
+    const first = await h.clock.settle(r.update({ expo: EXPO, apns_voip: VOIP }));
+    assert.deepEqual(outcomes(first), { expo: "registered", apns_voip: "registered", fcm: "skipped:other_platform" }, "a first registration is not a restoration");
+    await h.clock.advance(59_999);
+    const soon = await h.clock.settle(r.update());
+    assert.deepEqual(outcomes(soon), { expo: "unchanged", apns_voip: "unchanged", fcm: "skipped:other_platform" });
+    await h.clock.advance(1);
+    const later = await h.clock.settle(r.update());
+    // The server still had the Expo token; it had dropped the VoIP one (created), which is back now.
+    assert.deepEqual(outcomes(later), { expo: "registered", apns_voip: "restored", fcm: "skipped:other_platform" });
+    assert.deepEqual(later.kinds.apns_voip, { outcome: "restored", updatedAt: UPDATED_AT });
+    assert.equal(later.ok, true);
+    assert.deepEqual(router.counts(), { expo: 2, apns_voip: 2, fcm: 0 });
+    const after = await h.clock.settle(r.update());
+    assert.deepEqual(outcomes(after), { expo: "unchanged", apns_voip: "unchanged", fcm: "skipped:other_platform" });
+  });
+
+  test("signOut unregisters every token of the device, then the next user's update registers them again", async () => {
+    const { router, h } = setup();
+    const r = new PushTokenRegistrar(h.client, { platform: "android" });
+    router.reply("expo", registered("android", "expo"), registered("android", "expo")).reply("fcm", registered("android", "fcm"), registered("android", "fcm"));
+    router.unregister.reply(okReply(), okReply());
+    await h.clock.settle(r.update({ expo: EXPO, fcm: FCM }));
+    const signedOut = await h.clock.settle(r.signOut());
+    assert.deepEqual(signedOut, {
+      ok: true,
+      kinds: { expo: { outcome: "unregistered" }, apns_voip: { outcome: "skipped", reason: "no_token" }, fcm: { outcome: "unregistered" } },
+    });
+    const sent = router.unregister.requests;
+    assert.deepEqual(sent.map((request) => request.body).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))), [{ token: EXPO }, { token: FCM }].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))));
+    for (const request of sent) {
+      assert.equal(request.url, "https://api.test/push-token-unregister");
+      assert.equal(request.method, "POST");
+      assert.equal(request.headers["authorization"], "Bearer token-1");
+    }
+    const nextUser = await h.clock.settle(r.update());
+    assert.deepEqual(outcomes(nextUser), { expo: "registered", apns_voip: "skipped:other_platform", fcm: "registered" });
+  });
+
+  test("signOut waits for an update under way, and reports a kind that failed", async () => {
+    const { router, h } = setup();
+    const r = new PushTokenRegistrar(h.client, { platform: "ios" });
+    router.reply("apns_voip", registered("ios", "apns_voip"));
+    router.unregister.reply(errorReply(400, "INVALID_REQUEST", { field: "token" }));
+    const [update, signedOut] = await h.clock.settle(Promise.all([r.update({ apns_voip: VOIP }), r.signOut()]));
+    assert.equal(update.kinds.apns_voip.outcome, "registered");
+    assert.equal(signedOut.ok, false);
+    const voip = signedOut.kinds.apns_voip;
+    assert.equal(voip.outcome === "failed" && voip.error.code, "INVALID_REQUEST");
+    assert.deepEqual(signedOut.kinds.expo, { outcome: "skipped", reason: "no_token" });
+    assert.deepEqual(router.unregister.requests.map((request) => request.body), [{ token: VOIP }]);
   });
 });

@@ -1,8 +1,8 @@
-//! Expo's push service: one request for all of a message's Expo tokens,
-//! one ticket back per token. Tickets that Expo took are kept in
+//! Expo's push service: one request per 100 of a message's Expo tokens (all
+//! at once), one ticket back per token. Tickets that Expo took are kept in
 //! `push_receipts`: their receipts may later say a device is gone.
 
-use domain::push::{expo_data_message, expo_json_request, expo_tickets, PushMessage};
+use domain::push::{expo_data_message, expo_json_request, expo_tickets, PushMessage, EXPO_MAX_TOKENS_PER_REQUEST};
 use spin_sdk::pg::{Connection, ParameterValue};
 
 use super::{call_data, settings::Settings, Message, Sent};
@@ -12,9 +12,12 @@ use crate::db;
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 pub async fn send(connection: &Connection, settings: &Settings, tokens: &[String], message: Message<'_>) -> Vec<Sent> {
-    if tokens.is_empty() {
-        return Vec::new();
-    }
+    let batches = tokens.chunks(EXPO_MAX_TOKENS_PER_REQUEST).map(|batch| send_batch(connection, settings, batch, message));
+    futures::future::join_all(batches).await.into_iter().flatten().collect()
+}
+
+/// One request of at most [`EXPO_MAX_TOKENS_PER_REQUEST`] tokens.
+async fn send_batch(connection: &Connection, settings: &Settings, tokens: &[String], message: Message<'_>) -> Vec<Sent> {
     let body = match message {
         Message::Ring(call) => PushMessage::incoming_call(call, tokens, settings.ttl_seconds).to_json(),
         Message::Ended { .. } => expo_data_message(tokens, call_data(message), settings.ttl_seconds),

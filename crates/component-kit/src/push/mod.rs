@@ -221,7 +221,9 @@ fn summarize(devices: &[Device], results: &[Sent]) -> Ring {
         let gone = sent.iter().filter(|s| matches!(s, Sent::Outcome(DeviceOutcome::Gone(_)))).count();
         let first_reason = sent.iter().find_map(|s| match s {
             Sent::Outcome(DeviceOutcome::Delivered) => None,
-            Sent::Outcome(DeviceOutcome::Gone(reason) | DeviceOutcome::Refused(reason) | DeviceOutcome::Unauthorized(reason)) => Some(reason.clone()),
+            Sent::Outcome(
+                DeviceOutcome::Gone(reason) | DeviceOutcome::Unrecognized(reason) | DeviceOutcome::Refused(reason) | DeviceOutcome::Unauthorized(reason),
+            ) => Some(reason.clone()),
             Sent::NoAnswer(reason) => Some(reason.clone()),
             Sent::Denied(destination) => Some(format!("{destination} is not in allowed_outbound_hosts")),
         });

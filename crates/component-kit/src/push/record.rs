@@ -48,7 +48,7 @@ pub async fn prune_gone(connection: &Connection, devices: &[Device], results: &[
 }
 
 /// Removes `tokens` from `push_tokens` (and any stop-ringing still queued for them).
-pub async fn prune_tokens(connection: &Connection, tokens: Vec<String>) -> u64 {
+async fn prune_tokens(connection: &Connection, tokens: Vec<String>) -> u64 {
     if tokens.is_empty() {
         return 0;
     }

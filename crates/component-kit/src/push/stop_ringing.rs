@@ -126,7 +126,7 @@ fn verdict(sent: &Sent, attempts: i32) -> Option<&'static str> {
     match sent {
         Sent::Outcome(DeviceOutcome::Delivered) => Some("delivered"),
         Sent::Outcome(DeviceOutcome::Gone(_)) => Some("gone"),
-        Sent::Outcome(DeviceOutcome::Refused(_)) => Some("refused"),
+        Sent::Outcome(DeviceOutcome::Refused(_) | DeviceOutcome::Unrecognized(_)) => Some("refused"),
         Sent::Denied(_) => Some("refused"),
         Sent::Outcome(DeviceOutcome::Unauthorized(_)) | Sent::NoAnswer(_) if attempts >= MAX_ATTEMPTS => Some("no_answer"),
         Sent::Outcome(DeviceOutcome::Unauthorized(_)) | Sent::NoAnswer(_) => None,
