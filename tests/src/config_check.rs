@@ -85,11 +85,17 @@ pub fn check_pairs(variables: &BTreeMap<String, String>) -> Result<(), String> {
     Ok(())
 }
 
-/// A warning when neither `auth_jwt_secret` nor `auth_jwks` is set: every
-/// authenticated route then answers 500 INTERNAL_ERROR.
+/// A warning when neither `auth_jwt_secret` nor `auth_jwks` is set, or when
+/// `auth_jwt_secret` is shorter than HS256's 32 bytes: every authenticated
+/// route then answers 500 INTERNAL_ERROR.
 pub fn auth_warning(variables: &BTreeMap<String, String>) -> Option<&'static str> {
-    let set = |name: &str| variables.get(name).is_some_and(|value| !value.trim().is_empty());
-    (!set("auth_jwt_secret") && !set("auth_jwks")).then_some(
+    let value = |name: &str| variables.get(name).map(|value| value.trim()).filter(|value| !value.is_empty());
+    if value("auth_jwt_secret").is_some_and(|secret| secret.len() < domain::auth::MIN_HS256_SECRET_BYTES) {
+        return Some(
+            "SPIN_VARIABLE_AUTH_JWT_SECRET is shorter than 32 bytes (HS256 needs at least 256 bits, RFC 7518): every authenticated route will answer 500 INTERNAL_ERROR",
+        );
+    }
+    (value("auth_jwt_secret").is_none() && value("auth_jwks").is_none()).then_some(
         "neither SPIN_VARIABLE_AUTH_JWT_SECRET nor SPIN_VARIABLE_AUTH_JWKS is set: every authenticated route will answer 500 INTERNAL_ERROR",
     )
 }
@@ -228,7 +234,9 @@ mod tests {
     fn auth_needs_a_secret_or_keys() {
         assert!(auth_warning(&variables(&[])).is_some());
         assert!(auth_warning(&variables(&[("auth_jwt_secret", " ")])).is_some());
-        assert!(auth_warning(&variables(&[("auth_jwt_secret", "twelve bytes!")])).is_none());
+        assert!(auth_warning(&variables(&[("auth_jwt_secret", "twelve bytes!")])).unwrap().contains("shorter than 32 bytes"));
+        assert!(auth_warning(&variables(&[("auth_jwt_secret", &"s".repeat(32))])).is_none());
+        assert!(auth_warning(&variables(&[("auth_jwt_secret", crate::users::AUTH_SECRET)])).is_none());
         assert!(auth_warning(&variables(&[("auth_jwks", r#"{"keys":[]}"#)])).is_none());
     }
 

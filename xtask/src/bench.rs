@@ -358,7 +358,7 @@ fn compare(path: &str, rows: &[serde_json::Value]) -> anyhow::Result<()> {
 }
 
 /// The sweep's bearer secret in the bench app.
-const SWEEP_SECRET: &str = "bench-sweep";
+const SWEEP_SECRET: &str = "bench-sweep-secret-of-at-least-32-bytes";
 /// Rows of each kind in the sweep benchmark, and the share that is due.
 const SWEEP_ROWS: i64 = 100_000;
 const SWEEP_DUE_PERCENT: i64 = 10;

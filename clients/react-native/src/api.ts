@@ -64,19 +64,23 @@ export interface Route {
    * INTERNAL_ERROR, TIMEOUT and NETWORK_ERROR). */
   readonly idempotent: boolean;
   readonly authenticated: boolean;
+  /** Sends a fresh `Idempotency-Key` per call of the method, the same on
+   * its resends: the server answers a resend with the first one's result. */
+  readonly idempotencyKey?: true;
 }
 
 /** Where each operation lives. call-action is idempotent by design (a repeat
  * answers `changed: false`); call-initiate and live-session-start are not (a
  * resend after a lost answer or a TIMEOUT would meet the first call or
- * session). */
+ * session). call-initiate carries an `Idempotency-Key`, so its one resend
+ * after a 503 answers the first call instead of ringing twice. */
 export const ROUTES = {
   health: { method: "GET", path: "/health", input: "none", idempotent: true, authenticated: false },
   getLivekitToken: { method: "POST", path: "/get-livekit-token", input: "body", idempotent: true, authenticated: true },
   liveSessionStart: { method: "POST", path: "/live-session-start", input: "body", idempotent: false, authenticated: true },
   liveSessionEnd: { method: "POST", path: "/live-session-end", input: "body", idempotent: true, authenticated: true },
   liveSessionStatus: { method: "GET", path: "/live-session-status", input: "query", idempotent: true, authenticated: true },
-  callInitiate: { method: "POST", path: "/call-initiate", input: "body", idempotent: false, authenticated: true },
+  callInitiate: { method: "POST", path: "/call-initiate", input: "body", idempotent: false, authenticated: true, idempotencyKey: true },
   callAction: { method: "POST", path: "/call-action", input: "body", idempotent: true, authenticated: true },
   pushTokenRegister: { method: "POST", path: "/push-token-register", input: "body", idempotent: true, authenticated: true },
   pushTokenUnregister: { method: "POST", path: "/push-token-unregister", input: "body", idempotent: true, authenticated: true },

@@ -102,6 +102,8 @@ interface Send {
   query: Record<string, string> | undefined;
   authenticated: boolean;
   idempotent: boolean;
+  /** Whether to send an `Idempotency-Key`, one per `send`. */
+  idempotencyKey: boolean;
   options: RequestOptions;
 }
 
@@ -120,6 +122,7 @@ export function createFunctionsClient(options: FunctionsClientOptions): Function
         query: route.input === "query" ? (payload as Record<string, string>) : undefined,
         authenticated: route.authenticated,
         idempotent: route.idempotent,
+        idempotencyKey: "idempotencyKey" in route && route.idempotencyKey === true,
         options: callOptions ?? {},
       });
     };
@@ -135,6 +138,7 @@ export function createFunctionsClient(options: FunctionsClientOptions): Function
         query: init.query,
         authenticated: init.authenticated ?? true,
         idempotent: init.idempotent ?? method === "GET",
+        idempotencyKey: false,
         options: init,
       }),
   } as Record<string, unknown>;
@@ -165,6 +169,8 @@ class Transport {
     // After an UNAUTHORIZED, the next attempt asks for a refreshed token (once).
     let forceRefresh = false;
     let refreshed = false;
+    // One key for every attempt of this request: a resend is the same call.
+    const idempotencyKey = request.idempotencyKey ? newRequestId() : null;
     for (let attempt = 1; ; attempt++) {
       if (request.options.signal?.aborted) {
         return failure(clientError("ABORTED", language, { httpStatus: null, requestId: null, attempts: attempt - 1 }));
@@ -175,7 +181,7 @@ class Transport {
       }
       const started = this.clock.now();
       const requestId = newRequestId();
-      const { result: outcome, httpStatus }: Attempt<T> = await this.attempt<T>(request, token, requestId, language, attempt);
+      const { result: outcome, httpStatus }: Attempt<T> = await this.attempt<T>(request, token, requestId, idempotencyKey, language, attempt);
       let retryInMs: number | null = null;
       if (!outcome.ok) {
         if (outcome.error.code === "UNAUTHORIZED" && request.authenticated && !refreshed) {
@@ -216,6 +222,7 @@ class Transport {
     request: Send,
     token: string | null,
     requestId: string,
+    idempotencyKey: string | null,
     language: Language,
     attempt: number,
   ): Promise<Attempt<T>> {
@@ -240,6 +247,7 @@ class Transport {
         "x-request-id": requestId,
       };
       if (token !== null) headers["authorization"] = `Bearer ${token}`;
+      if (idempotencyKey !== null) headers["idempotency-key"] = idempotencyKey;
       const init: Parameters<FetchLike>[1] = { method: request.method, headers, signal: controller.signal };
       if (request.body !== undefined) {
         headers["content-type"] = "application/json";
@@ -287,7 +295,8 @@ function queryString(query: Record<string, string> | undefined): string {
   return pairs.length === 0 ? "" : `?${pairs.join("&")}`;
 }
 
-/** A random id per attempt (`crypto.randomUUID` where the platform has it). */
+/** A random UUID, per attempt for `x-request-id` and per request for
+ * `Idempotency-Key` (`crypto.randomUUID` where the platform has it). */
 function newRequestId(): string {
   const crypto = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
   if (typeof crypto?.randomUUID === "function") return crypto.randomUUID();

@@ -6,7 +6,8 @@
 // that did not answer) like INTERNAL_ERROR. Backoff retries apply only to
 // operations that are safe to send twice: after a lost answer (or a TIMEOUT,
 // which may hide a request that ran) a resent call-initiate would meet its
-// own first call.
+// own first call. Its one wait retry after a 503 carries the first attempt's
+// Idempotency-Key (client.ts), so the server answers with that call.
 import { RETRY_AFTER_CODES } from "./errors.js";
 import type { ErrorCode, KitError } from "./errors.js";
 

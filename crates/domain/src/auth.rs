@@ -70,6 +70,10 @@ pub enum AuthConfigError {
     /// `auth_jwks` is not a JWKS document (`{"keys": [{...}, ...]}`).
     #[error("malformed auth_jwks: {0}")]
     Jwks(String),
+    /// `auth_jwt_secret` is set but shorter than 32 bytes, which RFC 7518
+    /// (section 3.2) forbids for HS256: a guessable key signs anyone in.
+    #[error("auth_jwt_secret is shorter than 32 bytes (RFC 7518 section 3.2): set a longer secret or leave it empty")]
+    WeakSecret,
 }
 
 /// Why a request's access token was refused.
@@ -135,9 +139,9 @@ const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 const DEFAULT_AUDIENCE: &str = "authenticated";
 
-/// jwt-simple refuses HMAC keys shorter than this on every verification
-/// (`JWTError::WeakKey`), so a shorter secret is treated as unset.
-const MIN_HS256_SECRET_BYTES: usize = 12;
+/// RFC 7518 section 3.2: an HS256 key of at least the hash's 256 bits.
+/// (jwt-simple only refuses keys under 12 bytes.)
+pub const MIN_HS256_SECRET_BYTES: usize = 32;
 
 const MIN_RSA_MODULUS_BITS: usize = 2048;
 
@@ -207,8 +211,7 @@ impl AuthConfig {
     /// as raw bytes); `jwks_json` is `auth_jwks`, a JWKS document
     /// `{"keys": [...]}`; `audience` is `auth_audience` (empty means
     /// `authenticated`); `issuer` is `auth_issuer`, checked only when set.
-    /// Empty or blank strings count as unset, and so does a secret shorter
-    /// than 12 bytes, which jwt-simple would refuse as weak.
+    /// Empty or blank strings count as unset.
     ///
     /// From the JWKS only RSA keys (`kty` RSA, `n`/`e`, at least 2048 bits)
     /// and EC P-256 keys (`kty` EC, `crv` P-256, 32-byte `x`/`y` on the curve)
@@ -219,17 +222,21 @@ impl AuthConfig {
     /// # Errors
     ///
     /// [`AuthConfigError::Jwks`] when `jwks_json` is not a JSON object with a
-    /// `keys` array of objects; [`AuthConfigError::NoKeys`] when no secret and
-    /// no usable JWKS key remain.
+    /// `keys` array of objects; [`AuthConfigError::WeakSecret`] when the
+    /// secret is shorter than [`MIN_HS256_SECRET_BYTES`] (refused, not
+    /// ignored, even beside a JWKS: the operator meant it to be used);
+    /// [`AuthConfigError::NoKeys`] when no secret and no usable JWKS key remain.
     pub fn new(
         hs256_secret: Option<&str>,
         jwks_json: Option<&str>,
         audience: &str,
         issuer: Option<&str>,
     ) -> Result<Self, AuthConfigError> {
-        let hs256_key = non_blank(hs256_secret)
-            .filter(|secret| secret.len() >= MIN_HS256_SECRET_BYTES)
-            .map(|secret| HS256Key::from_bytes(secret.as_bytes()));
+        let hs256_key = match non_blank(hs256_secret) {
+            Some(secret) if secret.len() < MIN_HS256_SECRET_BYTES => return Err(AuthConfigError::WeakSecret),
+            Some(secret) => Some(HS256Key::from_bytes(secret.as_bytes())),
+            None => None,
+        };
 
         let mut es256_keys = Vec::new();
         let mut rs256_keys = Vec::new();
@@ -1038,6 +1045,7 @@ mod tests {
                 Ok(_) => "ok".to_owned(),
                 Err(AuthConfigError::NoKeys) => "no keys".to_owned(),
                 Err(AuthConfigError::Jwks(_)) => "jwks".to_owned(),
+                Err(AuthConfigError::WeakSecret) => "weak secret".to_owned(),
             };
             assert_eq!(actual, expected, "case: {name}");
         };
@@ -1045,8 +1053,11 @@ mod tests {
         check("nothing", None, None, "no keys");
         check("empty strings", Some(""), Some(""), "no keys");
         check("blank strings", Some("  "), Some(" \n"), "no keys");
-        check("short secret", Some("eleven-byte"), None, "no keys");
-        check("twelve-byte secret", Some("twelve-bytes"), None, "ok");
+        check("short secret", Some("eleven-byte"), None, "weak secret");
+        check("twelve-byte secret", Some("twelve-bytes"), None, "weak secret");
+        check("31-byte secret", Some(&"s".repeat(31)), None, "weak secret");
+        check("32-byte secret", Some(&"s".repeat(32)), None, "ok");
+        check("short secret beside jwks", Some("twelve-bytes"), Some(&good_ec), "weak secret");
         check("secret", Some(SECRET), None, "ok");
         check("jwks", None, Some(&good_ec), "ok");
         check("jwks not json", None, Some("{keys"), "jwks");

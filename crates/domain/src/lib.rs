@@ -11,6 +11,7 @@ pub mod apns;
 pub mod auth;
 pub mod call;
 pub mod call_push;
+pub mod cron_auth;
 pub mod delivery;
 pub mod errors;
 pub mod fcm;

@@ -175,6 +175,21 @@ impl ActOnCall {
     }
 }
 
+/// `call-initiate`'s `Idempotency-Key` header: absent is `None`; present, it
+/// must be a uuid in its hyphenated form (any case), else INVALID_REQUEST
+/// naming the header.
+pub fn idempotency_key(header: Option<&[u8]>) -> Result<Option<Uuid>, ApiError> {
+    let Some(bytes) = header else {
+        return Ok(None);
+    };
+    let refused = || invalid("Idempotency-Key", "Idempotency-Key must be a uuid");
+    let text = std::str::from_utf8(bytes).map_err(|_| refused())?;
+    if text.len() != 36 {
+        return Err(refused());
+    }
+    Uuid::try_parse(text).map(Some).map_err(|_| refused())
+}
+
 /// A JSON Schema `integer`: `150` and `150.0` alike, nothing fractional.
 fn integer(value: &Value) -> Option<i64> {
     value.as_i64().or_else(|| {
@@ -218,6 +233,20 @@ mod tests {
             e.body(crate::errors::Language::En)["field"].as_str().unwrap().to_owned()
         });
         assert_eq!(got, expected.map_err(str::to_owned), "{body}");
+    }
+
+    #[test]
+    fn idempotency_keys() {
+        let id = Uuid::parse_str(ID).unwrap();
+        assert_eq!(idempotency_key(None), Ok(None));
+        assert_eq!(idempotency_key(Some(ID.as_bytes())), Ok(Some(id)));
+        assert_eq!(idempotency_key(Some(ID.to_uppercase().as_bytes())), Ok(Some(id)));
+        for refused in ["", "abc", "0b7e6a523f434a8e9d555f0d3c3e1c2a", "{0b7e6a52-3f43-4a8e-9d55-5f0d3c3e1c2a}", "0b7e6a52-3f43-4a8e-9d55-5f0d3c3e1c2g"] {
+            let error = idempotency_key(Some(refused.as_bytes())).unwrap_err();
+            assert_eq!(error.code(), ErrorCode::InvalidRequest, "{refused}");
+            assert_eq!(error.body(crate::errors::Language::En)["field"], "Idempotency-Key", "{refused}");
+        }
+        assert!(idempotency_key(Some(&[0xff; 36])).is_err());
     }
 
     #[test]

@@ -75,6 +75,21 @@ impl SweepLimits {
     }
 }
 
+/// Seconds call-initiate may still need after its push deadline: the guarded
+/// move to `ringing` (and the connection it runs on) comes after the push.
+pub const INITIATE_AFTER_PUSH_SECONDS: u64 = 5;
+
+impl SweepLimits {
+    /// How old an `initiated` call must be before the sweep fails it
+    /// (`push_timeout`): `initiate_timeout_seconds`, but never before
+    /// call-initiate's own push (`push_timeout_seconds`) and the statement
+    /// after it can have finished. With equal values the sweep could fail a
+    /// call whose push the provider had just accepted.
+    pub fn initiate_deadline_seconds(&self, push_timeout_seconds: u64) -> u64 {
+        self.initiate_timeout_seconds.max(push_timeout_seconds.saturating_add(INITIATE_AFTER_PUSH_SECONDS))
+    }
+}
+
 /// What the orphan check concludes about one stale `live` session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OrphanVerdict {
@@ -147,6 +162,14 @@ impl SweepSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_initiate_deadline_outlasts_the_push() {
+        let limits = |initiate| SweepLimits { initiate_timeout_seconds: initiate, ..SweepLimits::default() };
+        for (initiate, push, expected) in [(5, 5, 10), (5, 1, 6), (30, 5, 30), (10, 5, 10), (1, 20, 25), (5, u64::MAX, u64::MAX)] {
+            assert_eq!(limits(initiate).initiate_deadline_seconds(push), expected, "initiate {initiate}, push {push}");
+        }
+    }
     use serde_json::json;
 
     #[test]

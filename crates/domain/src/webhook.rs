@@ -390,7 +390,7 @@ fn numeric_date(value: Option<&Value>) -> Result<Option<u64>, WebhookError> {
 }
 
 /// Compares two digests in constant time: no early exit on the first difference.
-fn digests_equal(left: &[u8; 32], right: &[u8; 32]) -> bool {
+pub(crate) fn digests_equal(left: &[u8; 32], right: &[u8; 32]) -> bool {
     let difference = left.iter().zip(right).fold(0u8, |accumulated, (left, right)| accumulated | (left ^ right));
     std::hint::black_box(difference) == 0
 }

@@ -36,15 +36,10 @@ async fn handle(request: Request) -> impl IntoResponse {
 }
 
 async fn sweep_on_request(incoming: Incoming) -> Result<Reply, Failure> {
+    // No secret, or one under 32 bytes, means nobody may trigger the sweep over HTTP.
     let secret = config::optional("cron_secret").await;
-    let presented = incoming.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
-    // No secret configured means nobody may trigger the sweep over HTTP.
-    let Some(secret) = secret else {
-        return Err(Failure::from(ErrorCode::Unauthorized).with_detail("cron_secret is not set"));
-    };
-    if !constant_time_eq(presented.as_bytes(), secret.as_bytes()) {
-        return Err(Failure::from(ErrorCode::Unauthorized).with_detail("wrong cron secret"));
-    }
+    domain::cron_auth::check(secret.as_deref(), incoming.header("authorization"))
+        .map_err(|refused| Failure::from(ErrorCode::Unauthorized).with_detail(refused.to_string()))?;
     let summary = run().await?;
     Ok(Reply::ok(json!({ "success": true, "summary": summary })))
 }
@@ -93,6 +88,8 @@ async fn run() -> Result<SweepSummary, Failure> {
         }
     }
     let limits = SweepLimits::from_variables(|name| values.get(name).cloned()).map_err(Failure::internal)?;
+    // The push deadline the call-initiate instances run with (the same variable).
+    let push_timeout_seconds = config::positive_integer("push_timeout_seconds", 5).await?;
     let connection = db::connect().await?;
     let now = component_kit::clock::now_unix();
     let mut summary = SweepSummary::default();
@@ -100,7 +97,7 @@ async fn run() -> Result<SweepSummary, Failure> {
 
     // 1. Calls past their setup deadlines.
     for (step, from, since, seconds, to, reason) in [
-        ("callsPushTimeout", "initiated", "created_at", limits.initiate_timeout_seconds, "failed", "push_timeout"),
+        ("callsPushTimeout", "initiated", "created_at", limits.initiate_deadline_seconds(push_timeout_seconds), "failed", "push_timeout"),
         ("callsMissed", "ringing", "ringing_at", limits.ring_timeout_seconds, "missed", "no_answer"),
         ("callsJoinTimeout", "accepted", "accepted_at", limits.join_timeout_seconds, "failed", "join_timeout"),
         ("callsMaxDuration", "live", "live_at", limits.call_max_seconds, "ended", "max_duration"),
@@ -137,6 +134,17 @@ async fn run() -> Result<SweepSummary, Failure> {
     .await?
     .len() as u64;
     summary.add("callsNetworkFailure", changed);
+
+    // call-initiate's Idempotency-Keys past their 10 minutes (none is read after).
+    let purged = db::execute(
+        &connection,
+        "DELETE FROM call_initiate_keys WHERE (caller_id, key) IN (
+             SELECT caller_id, key FROM call_initiate_keys WHERE created_at <= now() - interval '10 minutes'
+             ORDER BY created_at LIMIT $1)",
+        vec![ParameterValue::Int64(i64::try_from(batch).unwrap_or(i64::MAX))],
+    )
+    .await?;
+    summary.add("callInitiateKeysPurged", purged);
 
     let (service, schedule) = livekit::room_service().await?;
 
@@ -389,8 +397,4 @@ fn log_livekit_error(call: &str, reason: &str) {
     fields.insert("call".into(), call.into());
     fields.insert("error".into(), reason.into());
     component_kit::log::line("warn", "cleanup-orphans", "livekit error", fields);
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -57,7 +57,7 @@ fn documented_methods() -> BTreeMap<String, Vec<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_with_content_length_and_never_chunked() {
-    let app = App::start_with(&[("cron_secret", "sweep-secret")]).await;
+    let app = App::start_with(&[("cron_secret", "sweep-secret-of-at-least-32-bytes")]).await;
     let host = new_user();
     let viewer = new_user();
     // Never signed in: no row, no device, whoever creates users.
@@ -83,7 +83,7 @@ async fn every_route_answers_with_content_length_and_never_chunked() {
         case("GET", &format!("/live-session-status?sessionId={session}"), Some(&viewer_bearer), "", 200),
         case("POST", "/push-token-register", Some(&viewer_bearer), r#"{"token":"ExponentPushToken[a]","platform":"ios"}"#, 200),
         case("POST", "/push-token-unregister", Some(&viewer_bearer), r#"{"token":"ExponentPushToken[a]"}"#, 200),
-        case("POST", "/cleanup-orphans", Some("Bearer sweep-secret"), "{}", 200),
+        case("POST", "/cleanup-orphans", Some("Bearer sweep-secret-of-at-least-32-bytes"), "{}", 200),
         case("POST", "/live-session-end", Some(&host_bearer), &format!(r#"{{"sessionId":"{session}"}}"#), 200),
         case("POST", "/call-initiate", Some(&viewer_bearer), &format!(r#"{{"calleeId":"{stranger}","callType":"audio"}}"#), 404),
         case("POST", "/call-action", Some(&viewer_bearer), r#"{"callId":"nope"}"#, 400),

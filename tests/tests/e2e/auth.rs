@@ -112,3 +112,32 @@ async fn every_jwt_attack_is_401_and_writes_nothing() {
     assert_eq!(counted.get::<_, i64>(0), 4, "only the four authenticated requests were counted");
     app.stop().await;
 }
+
+/// RFC 7518 asks HS256 keys for 256 bits: a shorter `auth_jwt_secret` is a
+/// misconfiguration, answered as the others are (500 INTERNAL_ERROR, one log
+/// line naming the variable), never a 401 that would look like the user's fault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hs256_secret_under_32_bytes_is_refused() {
+    let short = &AUTH_SECRET[..31];
+    let logs = devhost::runtime::MemoryOutputPipe::new(1 << 20);
+    let captured = logs.clone();
+    let capture = !e2e::host::skipped_on_spin("reads the guest's stderr, which only our host captures in-process");
+    let app = App::start_adjusting(&[("auth_jwt_secret", short)], move |options| {
+        if capture {
+            options.runtime.guest_output = devhost::runtime::GuestOutput::CaptureStderr(captured);
+        }
+    })
+    .await;
+    let user = new_user();
+    let signed_with_the_short_secret = format!("Bearer {}", hs256(short.as_bytes(), claims_for(user)));
+    let answer = app.post("/get-livekit-token", Some(&signed_with_the_short_secret), &json!({ "sessionId": new_user() }).to_string()).await;
+    assert_eq!((answer.status, answer.code()), (500, "INTERNAL_ERROR"), "{:?}", answer.body);
+    let written: i64 = app.sql().await.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
+    assert_eq!(written, 0);
+    if capture {
+        let text = String::from_utf8(logs.contents().to_vec()).unwrap();
+        assert!(text.contains("auth_jwt_secret is shorter than 32 bytes"), "{text}");
+        assert!(!text.contains(short), "no secret in the logs");
+    }
+    app.stop().await;
+}

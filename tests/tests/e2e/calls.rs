@@ -319,3 +319,200 @@ async fn parallel_initiates_never_put_a_user_in_two_active_calls() {
     let _ = Mode::Normal;
     app.stop().await;
 }
+
+/// Starts a call from `caller` with `Idempotency-Key: key`.
+async fn initiate_with_key(app: &App, caller: Uuid, callee: Uuid, key: &str) -> Answer {
+    let body = json!({ "calleeId": callee, "callType": "audio" }).to_string();
+    app.post_with("/call-initiate", Some(&bearer(caller)), &body, &[("idempotency-key", key)]).await
+}
+
+/// The incoming-call pushes (rings) the fake Expo received for `callee_device`.
+fn rings_of(app: &App, callee_device: &str) -> usize {
+    app.push
+        .received()
+        .iter()
+        .filter(|push| push.body["data"]["type"] == "incoming_call" && push.body["to"].to_string().contains(callee_device))
+        .count()
+}
+
+async fn calls_by(app: &App, caller: Uuid) -> i64 {
+    app.sql().await.query_one("SELECT count(*) FROM calls WHERE caller_id = $1", &[&caller]).await.unwrap().get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_initiate_is_rate_limited_per_caller_and_a_refused_one_writes_and_rings_nothing() {
+    // Empty: the component's default, 10 a minute.
+    let app = App::start_with(&[("call_initiate_rate_limit_per_minute", "")]).await;
+    let caller = app.user("Ali", None).await;
+    let callee = app.user("Veli", Some("ExponentPushToken[veli]")).await;
+    for attempt in 0..10 {
+        let started = initiate(&app, caller, callee, "audio").await;
+        assert_eq!(started.status, 201, "call {attempt}: {:?}", started.body);
+        assert_eq!(act(&app, caller, &call_id(&started), "cancel").await.status, 200);
+    }
+    let rings = rings_of(&app, "veli");
+    let refused = initiate(&app, caller, callee, "audio").await;
+    assert_eq!((refused.status, refused.code()), (429, "RATE_LIMITED"), "{:?}", refused.body);
+    assert_eq!(refused.body["retryAfterSeconds"], 5);
+    assert_eq!(refused.header("retry-after"), Some("5"));
+    assert_eq!(calls_by(&app, caller).await, 10, "no calls row");
+    assert_eq!(rings_of(&app, "veli"), rings, "no ring");
+
+    // Over the limit, a busy callee is not recorded either.
+    let other = app.user("Can", None).await;
+    assert_eq!(initiate(&app, other, callee, "audio").await.status, 201, "another caller is not limited");
+    let refused = initiate(&app, caller, callee, "audio").await;
+    assert_eq!(refused.code(), "RATE_LIMITED", "{:?}", refused.body);
+    assert_eq!(calls_by(&app, caller).await, 10, "no BUSY row");
+    let busy_rows: i64 = app.sql().await.query_one("SELECT count(*) FROM calls WHERE status = 'busy'", &[]).await.unwrap().get(0);
+    assert_eq!(busy_rows, 0);
+
+    // The next minute admits the caller again (and the busy callee is recorded now).
+    app.sql()
+        .await
+        .execute("UPDATE route_rate_limits SET window_started_at = now() - interval '61 seconds' WHERE user_id = $1", &[&caller])
+        .await
+        .unwrap();
+    assert_eq!(initiate(&app, caller, callee, "audio").await.code(), "BUSY");
+    assert_eq!(calls_by(&app, caller).await, 11);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_with_the_same_idempotency_key_rings_once_and_answers_the_first_call() {
+    let app = App::start().await;
+    let caller = app.user("Ali", None).await;
+    let callee = app.user("Veli", Some("ExponentPushToken[veli]")).await;
+    let key = Uuid::new_v4().to_string();
+
+    let first = initiate_with_key(&app, caller, callee, &key).await;
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    let resent = initiate_with_key(&app, caller, callee, &key.to_uppercase()).await;
+    assert_eq!(resent.status, 201, "the resend is not BUSY with its own first call: {:?}", resent.body);
+    assert_eq!(call_id(&resent), call_id(&first));
+    assert_eq!(resent.body["call"]["status"], "ringing");
+    assert_eq!(resent.body["push"], first.body["push"]);
+    assert_eq!(resent.body["roomName"], first.body["roomName"]);
+    assert!(resent.body["token"].is_string());
+    assert_eq!(rings_of(&app, "veli"), 1, "one ring");
+    assert_eq!(calls_by(&app, caller).await, 1);
+
+    // Another caller's identical key is unrelated.
+    let other = app.user("Can", None).await;
+    let callee_b = app.user("Deniz", Some("ExponentPushToken[deniz]")).await;
+    let theirs = initiate_with_key(&app, other, callee_b, &key).await;
+    assert_eq!(theirs.status, 201, "{:?}", theirs.body);
+    assert_ne!(call_id(&theirs), call_id(&first));
+    assert_eq!(rings_of(&app, "deniz"), 1);
+
+    // A repeat after the call ended says where it is.
+    assert_eq!(act(&app, caller, &call_id(&first), "cancel").await.status, 200);
+    let late = initiate_with_key(&app, caller, callee, &key).await;
+    assert_eq!((late.status, late.code()), (409, "INVALID_TRANSITION"), "{:?}", late.body);
+    assert_eq!(late.body["status"], "cancelled");
+    assert_eq!(late.body["call"]["id"], first.body["call"]["id"]);
+    assert_eq!(rings_of(&app, "veli"), 1);
+
+    // After 10 minutes the key is forgotten: the same key starts a new call.
+    app.sql().await.execute("UPDATE call_initiate_keys SET created_at = now() - interval '10 minutes 1 second'", &[]).await.unwrap();
+    let again = initiate_with_key(&app, caller, callee, &key).await;
+    assert_eq!(again.status, 201, "{:?}", again.body);
+    assert_ne!(call_id(&again), call_id(&first));
+    assert_eq!(rings_of(&app, "veli"), 2);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_answers_as_the_first_did_and_a_key_is_claimed_only_by_what_was_written() {
+    let app = App::start().await;
+    let caller = app.user("Ali", None).await;
+
+    // Not a uuid: refused, nothing written.
+    let callee = app.user("Veli", Some("ExponentPushToken[veli]")).await;
+    for bad in ["abc", "0b7e6a523f434a8e9d555f0d3c3e1c2a", "0b7e6a52-3f43-4a8e-9d55-5f0d3c3e1c2g"] {
+        let answer = initiate_with_key(&app, caller, callee, bad).await;
+        assert_eq!((answer.status, answer.code()), (400, "INVALID_REQUEST"), "{bad:?}: {:?}", answer.body);
+        assert_eq!(answer.body["field"], "Idempotency-Key");
+    }
+    assert_eq!(calls_by(&app, caller).await, 0);
+
+    // BUSY: the resend is BUSY again without a second busy row.
+    let talker = app.user("Can", None).await;
+    assert_eq!(initiate(&app, talker, callee, "audio").await.status, 201);
+    let key = Uuid::new_v4().to_string();
+    for _ in 0..2 {
+        assert_eq!(initiate_with_key(&app, caller, callee, &key).await.code(), "BUSY");
+    }
+    assert_eq!(calls_by(&app, caller).await, 1, "one busy row");
+
+    // PUSH_FAILED: the resend answers it again and rings nobody.
+    let refusing = app.user("Ece", Some("ExponentPushToken[ece]")).await;
+    app.push.set_mode(PushMode::Refuse);
+    let key = Uuid::new_v4().to_string();
+    let first = initiate_with_key(&app, caller, refusing, &key).await;
+    assert_eq!((first.status, first.code()), (502, "PUSH_FAILED"), "{:?}", first.body);
+    let pushes = app.push.received().len();
+    let resent = initiate_with_key(&app, caller, refusing, &key).await;
+    assert_eq!((resent.status, resent.code()), (502, "PUSH_FAILED"), "{:?}", resent.body);
+    assert_eq!(resent.body["push"], first.body["push"]);
+    assert_eq!(app.push.received().len(), pushes, "no second ring");
+    app.push.set_mode(PushMode::Accept);
+
+    // An unknown callee claims nothing, and neither does a refused (rate-limited)
+    // attempt: the same key then starts the call.
+    let key = Uuid::new_v4().to_string();
+    assert_eq!(initiate_with_key(&app, caller, new_user(), &key).await.code(), "USER_NOT_FOUND");
+    let free = app.user("Fuat", Some("ExponentPushToken[fuat]")).await;
+    let started = initiate_with_key(&app, caller, free, &key).await;
+    assert_eq!(started.status, 201, "{:?}", started.body);
+    assert_eq!(rings_of(&app, "fuat"), 1);
+    app.stop().await;
+
+    let app = App::start_with(&[("call_initiate_rate_limit_per_minute", "1")]).await;
+    let caller = app.user("Ali", None).await;
+    let first_callee = app.user("Veli", Some("ExponentPushToken[veli]")).await;
+    let callee = app.user("Gül", Some("ExponentPushToken[gul]")).await;
+    let first = initiate(&app, caller, first_callee, "audio").await;
+    assert_eq!(first.status, 201);
+    assert_eq!(act(&app, caller, &call_id(&first), "cancel").await.status, 200);
+    let key = Uuid::new_v4().to_string();
+    assert_eq!(initiate_with_key(&app, caller, callee, &key).await.code(), "RATE_LIMITED");
+    app.sql().await.execute("UPDATE route_rate_limits SET window_started_at = now() - interval '61 seconds'", &[]).await.unwrap();
+    let started = initiate_with_key(&app, caller, callee, &key).await;
+    assert_eq!(started.status, 201, "the retry proceeds normally: {:?}", started.body);
+    assert_eq!(rings_of(&app, "gul"), 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_duplicates_with_one_idempotency_key_ring_once() {
+    let app = App::start().await;
+    let caller = app.user("Ali", None).await;
+    let callee = app.user("Veli", Some("ExponentPushToken[veli]")).await;
+    let key = Uuid::new_v4().to_string();
+    let mut requests = Vec::new();
+    for _ in 0..8 {
+        let request = app
+            .host
+            .client
+            .post(app.host.url("/call-initiate"))
+            .header("authorization", bearer(caller))
+            .header("idempotency-key", key.clone())
+            .body(json!({ "calleeId": callee }).to_string());
+        requests.push(tokio::spawn(async move {
+            let answer = request.send().await.unwrap();
+            (answer.status().as_u16(), answer.json::<serde_json::Value>().await.unwrap())
+        }));
+    }
+    let mut ids = Vec::new();
+    for request in requests {
+        let (status, body) = request.await.unwrap();
+        assert_eq!(status, 201, "each duplicate waits for the first's answer: {body}");
+        ids.push(body["call"]["id"].as_str().unwrap().to_owned());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one call: {ids:?}");
+    assert_eq!(rings_of(&app, "veli"), 1, "one ring");
+    assert_eq!(calls_by(&app, caller).await, 1);
+    app.stop().await;
+}

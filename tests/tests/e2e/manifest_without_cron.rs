@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use e2e::app::App;
 use e2e::manifests::without_cron_triggers;
 
-const SECRET: &str = "manifest-secret";
+const SECRET: &str = "manifest-secret-of-at-least-32-bytes";
 
 /// A generated manifest beside spin.toml (its `source` paths are relative),
 /// removed on drop.

@@ -14,7 +14,7 @@ use e2e::app::App;
 use e2e::users::{bearer, new_user, token};
 use serde_json::json;
 
-const CRON_SECRET: &str = "fuzz-cron-secret";
+const CRON_SECRET: &str = "fuzz-cron-secret-of-at-least-32-bytes";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_nothing() {

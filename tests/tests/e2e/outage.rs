@@ -27,7 +27,7 @@ fn requests(session: Uuid, call: Uuid, callee: Uuid) -> Vec<(&'static str, Strin
 }
 
 async fn send(app: &App, user: Uuid, method: &str, path: &str, body: &str) -> (u16, serde_json::Value, Option<String>) {
-    let authorization = if path == "/cleanup-orphans" { "Bearer outage-secret".to_owned() } else { bearer(user) };
+    let authorization = if path == "/cleanup-orphans" { "Bearer outage-secret-of-at-least-32-bytes".to_owned() } else { bearer(user) };
     let request = match method {
         "GET" => app.host.client.get(app.host.url(path)),
         _ => app.host.client.post(app.host.url(path)).body(body.to_owned()),
@@ -51,7 +51,7 @@ async fn counts(app: &App) -> Vec<i64> {
 async fn every_endpoint_is_503_while_the_database_is_gone_and_recovers() {
     let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
     let proxied = proxy.addr.to_string();
-    let app = App::start_reaching_database(&[("database_host", &proxied), ("cron_secret", "outage-secret")], |url| {
+    let app = App::start_reaching_database(&[("database_host", &proxied), ("cron_secret", "outage-secret-of-at-least-32-bytes")], |url| {
         url.replace("127.0.0.1:5432", &proxied)
     })
     .await;
@@ -110,7 +110,7 @@ async fn every_endpoint_is_503_while_the_database_is_gone_and_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_livekit_outage_leaves_tokens_working_ends_rows_and_the_sweep_deletes_the_rooms_later() {
-    let app = App::start_with(&[("livekit_timeout_seconds", "1"), ("cron_secret", "outage-secret")]).await;
+    let app = App::start_with(&[("livekit_timeout_seconds", "1"), ("cron_secret", "outage-secret-of-at-least-32-bytes")]).await;
     app.livekit.set_mode(e2e::fake_livekit::Mode::Hang);
     let host = new_user();
     let started = app.post("/live-session-start", Some(&bearer(host)), r#"{"type":"video_live"}"#).await;

@@ -12,7 +12,7 @@ use e2e::users::{bearer, new_user};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-const SECRET: &str = "sweep-secret";
+const SECRET: &str = "sweep-secret-of-at-least-32-bytes";
 const IPHONE_VOIP: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
 const IPHONE_EXPO: &str = "ExponentPushToken[iphone]";
 const ANDROID_FCM: &str = "fcm-android:APA91bHun4MxP5egoKMwt2KZFBaFUH";

@@ -305,3 +305,34 @@ async fn a_device_unregisters_only_its_own_token() {
     assert_eq!(tokens_of(&app, owner).await, vec![TOKEN.to_owned()], "no refused request deleted anything");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_are_rate_limited_per_user_and_a_refused_one_writes_nothing() {
+    // Empty: the component's default, 10 a minute.
+    let app = App::start_with(&[("push_register_rate_limit_per_minute", "")]).await;
+    let (busy, other) = (new_user(), new_user());
+    let token = |index: usize| format!("ExponentPushToken[limit-{index}]");
+    for index in 0..10 {
+        let answer = app.post("/push-token-register", Some(&bearer(busy)), &register_body(&token(index), "ios")).await;
+        assert_eq!(answer.status, 200, "registration {index}: {:?}", answer.body);
+    }
+    let refused = app.post("/push-token-register", Some(&bearer(busy)), &register_body(&token(10), "ios")).await;
+    assert_eq!((refused.status, refused.code()), (429, "RATE_LIMITED"), "{:?}", refused.body);
+    assert_eq!(refused.body["retryAfterSeconds"], 5);
+    assert_eq!(refused.header("retry-after"), Some("5"));
+    assert!(!rows(&app).await.iter().any(|(stored, ..)| *stored == token(10)), "the refused token is not stored");
+
+    // Per user: another one registers meanwhile.
+    let answer = app.post("/push-token-register", Some(&bearer(other)), &register_body(&token(11), "android")).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+
+    // The next minute admits the first user again.
+    app.sql()
+        .await
+        .execute("UPDATE route_rate_limits SET window_started_at = now() - interval '61 seconds' WHERE user_id = $1", &[&busy])
+        .await
+        .unwrap();
+    let answer = app.post("/push-token-register", Some(&bearer(busy)), &register_body(&token(10), "ios")).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    app.stop().await;
+}

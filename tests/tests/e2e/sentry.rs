@@ -16,7 +16,7 @@ async fn broken_app(sentry: &FakeSentry, extra: &[(&str, &str)]) -> App {
         ("sentry_origin", sentry.origin.as_str()),
         ("sentry_environment", "test"),
         ("token_ttl_seconds", "six hours"),
-        ("cron_secret", "s"),
+        ("cron_secret", "sentry-cron-secret-of-at-least-32-bytes"),
     ];
     variables.extend_from_slice(extra);
     App::start_with(&variables).await
@@ -85,7 +85,7 @@ async fn a_sweep_step_that_livekit_failed_is_reported() {
         .unwrap();
     app.livekit.set_mode(Mode::Fail);
     // The sweep's HTTP entry: the same run as the cron trigger's, on every runtime.
-    let swept = app.post("/cleanup-orphans", Some("Bearer s"), "").await;
+    let swept = app.post("/cleanup-orphans", Some("Bearer sentry-cron-secret-of-at-least-32-bytes"), "").await;
     assert_eq!(swept.status, 200, "{:?}", swept.body);
     let envelopes = sentry.envelopes();
     assert_eq!(envelopes.len(), 1, "{envelopes:?}");

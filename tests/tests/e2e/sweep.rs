@@ -7,7 +7,7 @@ use e2e::fake_livekit::Mode;
 use e2e::users::new_user;
 use uuid::Uuid;
 
-const SECRET: &str = "sweep-secret";
+const SECRET: &str = "sweep-secret-of-at-least-32-bytes";
 
 async fn app() -> App {
     App::start_with(&[("cron_secret", SECRET)]).await
@@ -85,13 +85,44 @@ async fn the_http_entry_needs_the_secret() {
     let app = App::start().await;
     assert_eq!(app.post("/cleanup-orphans", Some("Bearer "), "").await.status, 401);
     app.stop().await;
+
+    // A secret under 32 bytes refuses everyone, whoever presents it.
+    let short = &SECRET[..31];
+    let app = App::start_with(&[("cron_secret", short)]).await;
+    let (due, _) = call(&app, "ringing", "ringing_at", "31 seconds").await;
+    for authorization in [format!("Bearer {short}"), format!("Bearer {SECRET}")] {
+        let answer = app.post("/cleanup-orphans", Some(&authorization), "").await;
+        assert_eq!((answer.status, answer.code()), (401, "UNAUTHORIZED"), "{authorization}");
+    }
+    assert_eq!(call_state(&app, due).await.0, "ringing", "nothing ran");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_are_purged_after_ten_minutes() {
+    let app = app().await;
+    let sql = app.sql().await;
+    for ago in ["11 minutes", "10 minutes 1 second", "9 minutes"] {
+        sql.execute(
+            &format!("INSERT INTO call_initiate_keys (caller_id, key, call_id, created_at) VALUES ($1, $2, $3, now() - interval '{ago}')"),
+            &[&new_user(), &Uuid::new_v4(), &Uuid::new_v4()],
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(sweep(&app).await["steps"]["callInitiateKeysPurged"], 2);
+    let left: i64 = sql.query_one("SELECT count(*) FROM call_initiate_keys", &[]).await.unwrap().get(0);
+    assert_eq!(left, 1, "the key still within its 10 minutes stays");
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_deadlines() {
     let app = app().await;
-    let (push_timeout, _) = call(&app, "initiated", "created_at", "6 seconds").await;
+    // initiate_timeout_seconds (5) but never before push_timeout_seconds (5) plus 5 s.
+    let (push_timeout, _) = call(&app, "initiated", "created_at", "11 seconds").await;
     let (fresh_initiated, _) = call(&app, "initiated", "created_at", "1 second").await;
+    let (pushing, _) = call(&app, "initiated", "created_at", "6 seconds").await;
     let (missed, _) = call(&app, "ringing", "ringing_at", "31 seconds").await;
     let (still_ringing, _) = call(&app, "ringing", "ringing_at", "20 seconds").await;
     let (join_timeout, _) = call(&app, "accepted", "accepted_at", "31 seconds").await;
@@ -118,6 +149,7 @@ async fn call_deadlines() {
     assert_eq!(summary["steps"]["callsNetworkFailure"], 1);
     assert_eq!(call_state(&app, push_timeout).await, owned("failed", Some("push_timeout")));
     assert_eq!(call_state(&app, fresh_initiated).await, owned("initiated", None));
+    assert_eq!(call_state(&app, pushing).await, owned("initiated", None), "its push may still be accepted");
     assert_eq!(call_state(&app, missed).await, owned("missed", Some("no_answer")));
     assert_eq!(call_state(&app, still_ringing).await, owned("ringing", None));
     assert_eq!(call_state(&app, join_timeout).await, owned("failed", Some("join_timeout")));
@@ -126,7 +158,7 @@ async fn call_deadlines() {
     let deleted: Vec<String> = app.livekit.received_method("DeleteRoom").iter().map(|r| r.body["room"].as_str().unwrap().to_owned()).collect();
     assert!(deleted.contains(&too_long_room) && deleted.contains(&dropped_room), "{deleted:?}");
     let parties: i64 = app.sql().await.query_one("SELECT count(*) FROM active_call_parties", &[]).await.unwrap().get(0);
-    assert_eq!(parties, 4, "only the two calls still due later hold their parties");
+    assert_eq!(parties, 6, "only the three calls still due later hold their parties");
 
     // A second run finds nothing more to do.
     let summary = sweep(&app).await;

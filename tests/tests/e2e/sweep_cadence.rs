@@ -12,7 +12,7 @@ use e2e::webhooks::{now, participant};
 use serde_json::json;
 use uuid::Uuid;
 
-const SECRET: &str = "cadence-secret";
+const SECRET: &str = "cadence-secret-of-at-least-32-bytes";
 
 async fn initiate(app: &App, caller: Uuid, callee: Uuid) -> String {
     let answer = app.post("/call-initiate", Some(&bearer(caller)), &json!({ "calleeId": callee, "callType": "audio" }).to_string()).await;
@@ -162,7 +162,8 @@ async fn what_nobody_touches_waits_for_the_next_run_and_one_run_cleans_it() {
     }
 
     // A call-initiate that died while pushing (no public route leaves one
-    // `initiated`): only the sweep fails it after initiate_timeout_seconds (5 s).
+    // `initiated`): only the sweep fails it after initiate_timeout_seconds (5 s),
+    // and not before its push deadline (5 s) plus 5 s.
     let caller_c = app.user("Ece", None).await;
     let callee_c = app.user("Fuat", Some("ExponentPushToken[fuat]")).await;
     let stuck = Uuid::new_v4();
@@ -170,7 +171,7 @@ async fn what_nobody_touches_waits_for_the_next_run_and_one_run_cleans_it() {
         .await
         .execute(
             "INSERT INTO calls (id, caller_id, callee_id, call_type, status, livekit_room_name, created_at)
-             VALUES ($1, $2, $3, 'audio', 'initiated', $4, now() - interval '6 seconds')",
+             VALUES ($1, $2, $3, 'audio', 'initiated', $4, now() - interval '11 seconds')",
             &[&stuck, &caller_c, &callee_c, &format!("call_{}", stuck.simple())],
         )
         .await

@@ -106,6 +106,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description Counted per caller: more than `call_initiate_rate_limit_per_minute` (10 by default) calls in a minute answer 429 `RATE_LIMITED` with `retryAfterSeconds`, and nothing is written or rung. With an `Idempotency-Key`, a resend by the same caller within 10 minutes rings nobody again: it answers with the call the first request made, as that call stands (201 while it rings or runs, `BUSY`, `PUSH_FAILED` or `CALLEE_UNREACHABLE` as the first answered, else 409 `INVALID_TRANSITION` with its `status` and `call`); a duplicate sent while the first is still ringing waits for it, up to `push_timeout_seconds` plus one. */
         post: operations["callInitiate"];
         delete?: never;
         options?: never;
@@ -138,6 +139,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description Counted per user: more than `push_register_rate_limit_per_minute` (10 by default) registrations in a minute answer 429 `RATE_LIMITED` with `retryAfterSeconds`, and nothing is registered. */
         post: operations["pushTokenRegister"];
         delete?: never;
         options?: never;
@@ -621,7 +623,10 @@ export interface operations {
     callInitiate: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A fresh UUID per call the user starts, reused on its resends (the client kit sends one and resends once after a 503). Anything but a UUID is 400 `INVALID_REQUEST` with `field` `Idempotency-Key`. Another caller's identical key is unrelated. */
+                "Idempotency-Key"?: components["schemas"]["Uuid"];
+            };
             path?: never;
             cookie?: never;
         };

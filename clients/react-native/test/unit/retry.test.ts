@@ -138,6 +138,27 @@ describe("retry policy: SERVICE_UNAVAILABLE (the kit's extension)", () => {
     assert.equal(h.fetch.requests.length, 2);
   });
 
+  test("call-initiate's resend after a 503 carries the first attempt's Idempotency-Key; the next call a fresh one", async () => {
+    const h = harness([unavailable(5), okReply({ call: {} }, 201), okReply({ call: {} }, 201)]);
+    assert.equal((await h.clock.settle(h.client.callInitiate({ calleeId: "c" }))).ok, true);
+    assert.equal((await h.clock.settle(h.client.callInitiate({ calleeId: "c" }))).ok, true);
+    const keys = h.fetch.requests.map((request) => request.headers["idempotency-key"]);
+    assert.equal(keys.length, 3);
+    for (const key of keys) assert.match(key ?? "", /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
+    assert.equal(keys[1], keys[0], "the resend is the same call");
+    assert.notEqual(keys[2], keys[0], "a new call has its own key");
+    const requestIds = h.fetch.requests.map((request) => request.headers["x-request-id"]);
+    assert.notEqual(requestIds[1], requestIds[0], "each attempt still has its own request id");
+  });
+
+  test("only call-initiate sends an Idempotency-Key", async () => {
+    const h = harness([TOKEN_OK, okReply({ changed: true }), okReply({ token: {} })]);
+    await h.clock.settle(h.client.getLivekitToken(TOKEN_BODY));
+    await h.clock.settle(h.client.callAction({ callId: "c", action: "cancel" }));
+    await h.clock.settle(h.client.pushTokenRegister({ token: "t", platform: "ios" }));
+    assert.deepEqual(h.fetch.requests.map((request) => request.headers["idempotency-key"]), [undefined, undefined, undefined]);
+  });
+
   test(
     "a gateway's bare 502/504 on a non-idempotent route is not resent (the answer may be lost)",
     async () => {
