@@ -5,6 +5,11 @@
 //! and a re-run is a no-op. A session advisory lock serialises concurrent
 //! runners. A file edited after it was applied is refused: add a new file.
 //!
+//! Once a migration has created `app_lock_down()` (0014), every migration's
+//! transaction and every run end with it ([`lock_down`]): whatever a file
+//! adds, and whatever was granted by hand, is out of reach of every role
+//! but the app's own (Supabase's `anon`, `authenticated`, `service_role`).
+//!
 //! Connections secure themselves as the URL's `sslmode` says, the way Spin
 //! 4.0.2 and the devhost do ([`Security`]), so whatever URL the app reaches
 //! its database with, the runner reaches it too. [`run`] is what `cargo xtask
@@ -20,7 +25,7 @@ use anyhow::{anyhow, bail, Context as _};
 use sha2::Digest as _;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config, GenericClient, NoTls};
 
 /// Any constant works; it only has to be the same for every runner.
 const LOCK_KEY: i64 = 0x6c6b_6d69_6772;
@@ -134,9 +139,36 @@ async fn apply_migrations(client: &mut Client, migrations: &[Migration]) -> anyh
         .await
         .context("creating schema_migrations")?;
     client.execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY]).await?;
-    let outcome = apply_locked(client, migrations).await;
+    let mut outcome = apply_locked(client, migrations).await;
+    if outcome.is_ok() {
+        // On every run, even one that applied nothing: it also undoes a grant
+        // made by hand since the last run.
+        if let Err(error) = lock_down(&*client).await {
+            outcome = Err(error);
+        }
+    }
     client.execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY]).await?;
     outcome
+}
+
+/// Shuts every role but the app's own out of the app's objects by calling
+/// `app_lock_down()` (migrations/0014_lock_down_roles.sql), when a migration
+/// created it; returns the statements it had to run (none when nothing had
+/// changed since). Called inside each migration's transaction, so an object
+/// a migration adds is never committed reachable, and after every run.
+pub async fn lock_down(client: &impl GenericClient) -> anyhow::Result<Vec<String>> {
+    let exists: bool = client
+        .query_one("SELECT to_regprocedure('public.app_lock_down()') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let statements = client
+        .query("SELECT * FROM public.app_lock_down()", &[])
+        .await
+        .context("locking down the app's objects (app_lock_down)")?;
+    Ok(statements.iter().map(|row| row.get(0)).collect())
 }
 
 async fn apply_locked(client: &mut Client, migrations: &[Migration]) -> anyhow::Result<Vec<Migration>> {
@@ -160,6 +192,9 @@ async fn apply_locked(client: &mut Client, migrations: &[Migration]) -> anyhow::
         let transaction = client.transaction().await?;
         transaction
             .batch_execute(&migration.sql)
+            .await
+            .with_context(|| format!("applying {}", migration.path.display()))?;
+        lock_down(&transaction)
             .await
             .with_context(|| format!("applying {}", migration.path.display()))?;
         transaction

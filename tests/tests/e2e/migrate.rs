@@ -147,3 +147,336 @@ async fn run_refuses_an_applied_file_that_changed() {
 fn server_root() -> String {
     std::fs::read_to_string(SERVER_ROOT).unwrap_or_else(|error| panic!("the local server's certificate {SERVER_ROOT}: {error}"))
 }
+
+/// Supabase's Data API roles and any other role (`lkt_stranger`, who may
+/// read and write every table through `pg_read_all_data` and
+/// `pg_write_all_data`): none reaches anything the app keeps.
+mod lockdown {
+    use std::path::{Path, PathBuf};
+
+    use e2e::db::TestDb;
+    use tokio_postgres::error::SqlState;
+    use tokio_postgres::Client;
+
+    /// Supabase's roles, `service_role` with BYPASSRLS as there.
+    const SUPABASE_ROLES: [&str; 3] = ["anon", "authenticated", "service_role"];
+    const STRANGER: &str = "lkt_stranger";
+
+    /// Roles are cluster-wide: created when missing, by tests that may run
+    /// at once (the loser of a race gets a duplicate error), and never dropped.
+    async fn ensure_roles(client: &Client) {
+        client
+            .batch_execute(
+                "DO $$
+                DECLARE
+                    role_sql text;
+                BEGIN
+                    FOREACH role_sql IN ARRAY ARRAY[
+                        'CREATE ROLE anon NOLOGIN',
+                        'CREATE ROLE authenticated NOLOGIN',
+                        'CREATE ROLE service_role NOLOGIN BYPASSRLS',
+                        'CREATE ROLE lkt_stranger NOLOGIN IN ROLE pg_read_all_data, pg_write_all_data'
+                    ] LOOP
+                        BEGIN
+                            EXECUTE role_sql;
+                        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                            NULL;
+                        END;
+                    END LOOP;
+                END $$",
+            )
+            .await
+            .unwrap();
+    }
+
+    /// A database as an older Supabase project has it: every new `public`
+    /// table, sequence and function granted to its roles.
+    async fn supabase_database() -> TestDb {
+        let db = TestDb::empty().await.unwrap();
+        let client = db.client().await.unwrap();
+        ensure_roles(&client).await;
+        client
+            .batch_execute(
+                "GRANT USAGE ON SCHEMA public TO anon, authenticated, service_role;
+                 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO anon, authenticated, service_role;
+                 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
+                 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
+                 ALTER DEFAULT PRIVILEGES GRANT ALL ON TABLES TO anon;
+                 ALTER DEFAULT PRIVILEGES GRANT ALL ON FUNCTIONS TO anon;",
+            )
+            .await
+            .unwrap();
+        db
+    }
+
+    fn migrations() -> PathBuf {
+        e2e::paths::repo_root().join("migrations")
+    }
+
+    /// A directory with the repository's migrations before `before` (all when
+    /// None) and `extra` files.
+    fn copy_of_migrations(before: Option<i64>, extra: &[(&str, &str)]) -> PathBuf {
+        let kept: Vec<(String, String)> = migrate::read_dir(&migrations())
+            .unwrap()
+            .into_iter()
+            .filter(|migration| before.is_none_or(|before| migration.version < before))
+            .map(|migration| (migration.to_string(), migration.sql))
+            .collect();
+        let mut files: Vec<(&str, &str)> = kept.iter().map(|(name, sql)| (name.as_str(), sql.as_str())).collect();
+        files.extend_from_slice(extra);
+        super::dir_with(&files)
+    }
+
+    async fn run(db: &TestDb, dir: &Path) {
+        migrate::run(&db.url, None, dir).await.unwrap();
+    }
+
+    /// Rows to find (or rather, not find) in the tables that matter most.
+    async fn seed(client: &Client) {
+        client
+            .batch_execute(
+                "INSERT INTO users (id, display_name) VALUES ('00000000-0000-4000-8000-00000000000a', 'A');
+                 INSERT INTO push_tokens (token, user_id, platform) VALUES ('ExponentPushToken[a]', '00000000-0000-4000-8000-00000000000a', 'ios');
+                 INSERT INTO calls (caller_id, callee_id, call_type, livekit_room_name)
+                 VALUES ('00000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-00000000000b', 'audio', 'call-a');
+                 INSERT INTO push_credentials VALUES ('apns', 'f', 'secret', now(), now() + interval '1 hour');
+                 INSERT INTO subscriptions VALUES ('00000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-00000000000b', now() + interval '1 day');
+                 SELECT token_rate_hit('00000000-0000-4000-8000-00000000000a');",
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Runs `sql` as `role` in a transaction that is rolled back: the rows
+    /// it returned or touched, or the error's SQLSTATE.
+    async fn as_role(client: &mut Client, role: &str, sql: &str) -> Result<u64, SqlState> {
+        let transaction = client.transaction().await.unwrap();
+        transaction.batch_execute(&format!("SET LOCAL ROLE {role}")).await.unwrap();
+        let outcome = match transaction.execute(sql, &[]).await {
+            Ok(rows) => Ok(rows),
+            Err(error) => Err(error.code().cloned().unwrap_or_else(|| panic!("{sql}: {error}"))),
+        };
+        transaction.rollback().await.unwrap();
+        outcome
+    }
+
+    /// The app's relations, found in the catalog (so a later migration's are
+    /// included): name, kind and one column.
+    async fn relations(client: &Client) -> Vec<(String, String, String)> {
+        client
+            .query(
+                "SELECT c.oid::regclass::text, c.relkind::text,
+                        (SELECT quote_ident(attname) FROM pg_attribute
+                         WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum LIMIT 1)
+                 FROM pg_class c
+                 WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+                 ORDER BY 1",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect()
+    }
+
+    /// The app's functions and procedures, each with a call that passes NULLs.
+    async fn routines(client: &Client) -> Vec<(String, String)> {
+        client
+            .query(
+                "SELECT p.oid::regprocedure::text,
+                        format('%s %s(%s)', CASE p.prokind WHEN 'p' THEN 'CALL' ELSE 'SELECT' END, p.oid::regproc,
+                               (SELECT coalesce(string_agg('NULL::' || format_type(t, NULL), ', ' ORDER BY i), '')
+                                FROM unnest(p.proargtypes) WITH ORDINALITY AS a (t, i)))
+                 FROM pg_proc p
+                 WHERE p.pronamespace = 'public'::regnamespace
+                 ORDER BY 1",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect()
+    }
+
+    /// As every role, for every relation and routine of the app: nothing.
+    /// Returns the names checked.
+    async fn assert_nothing_reachable(db: &TestDb) -> Vec<String> {
+        let mut client = db.client().await.unwrap();
+        let relations = relations(&client).await;
+        let routines = routines(&client).await;
+        assert!(relations.len() >= 17 && routines.len() >= 10, "{relations:?} {routines:?}");
+        let denied = Err(SqlState::INSUFFICIENT_PRIVILEGE);
+        let mut seen_rows = false;
+        for (relation, kind, column) in &relations {
+            let sequence = kind == "S";
+            let owner_sees: i64 = if sequence {
+                0
+            } else {
+                client.query_one(&format!("SELECT count(*) FROM {relation}"), &[]).await.unwrap().get(0)
+            };
+            seen_rows |= owner_sees > 0;
+            for role in SUPABASE_ROLES.iter().chain(&[STRANGER]) {
+                let supabase = *role != STRANGER;
+                if sequence {
+                    for sql in [format!("SELECT nextval('{relation}')"), format!("SELECT last_value FROM {relation}")] {
+                        let outcome = as_role(&mut client, role, &sql).await;
+                        // Sequences have no row-level security: pg_read_all_data and
+                        // pg_write_all_data may read and advance one, which holds no row.
+                        assert!(outcome == denied || !supabase, "{role}: {sql}: {outcome:?}");
+                    }
+                    continue;
+                }
+                let read = as_role(&mut client, role, &format!("SELECT * FROM {relation}")).await;
+                assert!(read == denied || (!supabase && read == Ok(0)), "{role}: SELECT {relation}: {read:?} (owner sees {owner_sees})");
+                let insert = as_role(&mut client, role, &format!("INSERT INTO {relation} DEFAULT VALUES")).await;
+                assert_eq!(insert, denied, "{role}: INSERT INTO {relation}");
+                for sql in [format!("UPDATE {relation} SET {column} = {column}"), format!("DELETE FROM {relation}")] {
+                    let outcome = as_role(&mut client, role, &sql).await;
+                    assert!(outcome == denied || (!supabase && outcome == Ok(0)), "{role}: {sql}: {outcome:?}");
+                }
+                if kind == "r" || kind == "p" {
+                    let truncate = as_role(&mut client, role, &format!("TRUNCATE {relation}")).await;
+                    assert_eq!(truncate, denied, "{role}: TRUNCATE {relation}");
+                }
+            }
+        }
+        assert!(seen_rows, "some table has rows that stayed hidden");
+        for (routine, call) in &routines {
+            for role in SUPABASE_ROLES.iter().chain(&[STRANGER]) {
+                assert_eq!(as_role(&mut client, role, call).await, denied, "{role}: {call}");
+            }
+        }
+        // The statements above prove the outcome; the catalog agrees, for
+        // every privilege (REFERENCES, TRIGGER, columns) too.
+        for role in SUPABASE_ROLES {
+            let reachable: Vec<String> = client
+                .query(
+                    "SELECT c.oid::regclass::text FROM pg_class c
+                     WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+                       AND CASE WHEN c.relkind = 'S' THEN has_sequence_privilege($1, c.oid, 'USAGE, SELECT, UPDATE')
+                           ELSE has_table_privilege($1, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+                                OR has_any_column_privilege($1, c.oid, 'SELECT, INSERT, UPDATE, REFERENCES') END
+                     UNION ALL
+                     SELECT p.oid::regprocedure::text FROM pg_proc p
+                     WHERE p.pronamespace = 'public'::regnamespace AND has_function_privilege($1, p.oid, 'EXECUTE')",
+                    &[&role],
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            assert!(reachable.is_empty(), "{role} reaches {reachable:?}");
+        }
+        // Row-level security on every table, so a grant made by mistake still shows no row.
+        let without_rls: Vec<String> = client
+            .query(
+                "SELECT oid::regclass::text FROM pg_class
+                 WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') AND NOT relrowsecurity",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        assert!(without_rls.is_empty(), "{without_rls:?}");
+        // No function resolves a name through its caller's search_path.
+        let unpinned: Vec<String> = client
+            .query(
+                "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+                 WHERE p.pronamespace = 'public'::regnamespace AND l.lanname IN ('sql', 'plpgsql')
+                   AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) s WHERE s LIKE 'search\\_path=%')",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        assert!(unpinned.is_empty(), "{unpinned:?}");
+        // And nothing is left to do: the lockdown is idempotent and cheap.
+        assert_eq!(migrate::lock_down(&client).await.unwrap(), Vec::<String>::new());
+        relations.into_iter().map(|(name, ..)| name).chain(routines.into_iter().map(|(name, _)| name)).collect()
+    }
+
+    /// A database where the roles and Supabase's default grants exist before
+    /// the first migration.
+    #[tokio::test]
+    async fn supabase_roles_reach_nothing_on_a_fresh_database() {
+        let db = supabase_database().await;
+        run(&db, &migrations()).await;
+        seed(&db.client().await.unwrap()).await;
+        assert_nothing_reachable(&db).await;
+    }
+
+    /// A production database migrated before the lockdown, with its tables
+    /// granted to everyone by default and by hand: `cargo xtask migrate`
+    /// shuts them out. A grant made by hand later is undone by the next run,
+    /// even one with nothing to apply.
+    #[tokio::test]
+    async fn migrating_an_exposed_database_shuts_every_role_out() {
+        let db = supabase_database().await;
+        run(&db, &copy_of_migrations(Some(14), &[])).await;
+        let client = db.client().await.unwrap();
+        seed(&client).await;
+        // REVOKE ... FROM PUBLIC alone would leave the grants to anon.
+        client
+            .batch_execute(
+                "GRANT ALL ON ALL TABLES IN SCHEMA public TO PUBLIC, anon, authenticated, service_role;
+                 GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO PUBLIC, anon;
+                 GRANT ALL ON ALL FUNCTIONS IN SCHEMA public TO PUBLIC, anon;
+                 GRANT SELECT (token, user_id) ON push_tokens TO anon;
+                 GRANT SELECT ON calls TO authenticated WITH GRANT OPTION;
+                 SET ROLE authenticated;
+                 GRANT SELECT ON calls TO anon;
+                 RESET ROLE;",
+            )
+            .await
+            .unwrap();
+        let anon_reads: i64 = {
+            let mut client = db.client().await.unwrap();
+            as_role(&mut client, "anon", "SELECT * FROM push_tokens").await.unwrap() as i64
+        };
+        assert_eq!(anon_reads, 1, "the database starts exposed");
+        run(&db, &migrations()).await;
+        assert_nothing_reachable(&db).await;
+
+        client
+            .batch_execute(
+                "GRANT ALL ON users TO anon; GRANT EXECUTE ON FUNCTION token_rate_hit(uuid) TO PUBLIC;
+                 ALTER TABLE push_tokens DISABLE ROW LEVEL SECURITY;",
+            )
+            .await
+            .unwrap();
+        assert!(migrate::run(&db.url, None, &migrations()).await.unwrap().is_empty());
+        assert_nothing_reachable(&db).await;
+    }
+
+    /// A table, view, sequence, function and procedure a later migration adds
+    /// are locked down by the runner, before that migration commits.
+    #[tokio::test]
+    async fn a_later_migrations_objects_are_locked_down_too() {
+        let db = supabase_database().await;
+        let later = "CREATE TABLE later_things (id bigserial PRIMARY KEY, label text);
+            CREATE SEQUENCE later_counter;
+            CREATE VIEW later_labels AS SELECT id, label FROM later_things;
+            CREATE FUNCTION later_count() RETURNS bigint LANGUAGE sql AS $$ SELECT count(*) FROM later_things $$;
+            CREATE PROCEDURE later_add(p_label text) LANGUAGE plpgsql AS $$
+            BEGIN INSERT INTO later_things (label) VALUES (p_label); END $$;
+            INSERT INTO later_things (label) VALUES ('hidden');";
+        run(&db, &copy_of_migrations(None, &[("9999_add_later_things.sql", later)])).await;
+        seed(&db.client().await.unwrap()).await;
+        let checked = assert_nothing_reachable(&db).await;
+        for name in ["later_things", "later_things_id_seq", "later_counter", "later_labels", "later_count()", "later_add(text)"] {
+            assert!(checked.iter().any(|checked| checked == name), "{name} not in {checked:?}");
+        }
+        // The owner, as the app, still uses them.
+        let client = db.client().await.unwrap();
+        client.batch_execute("CALL later_add('again')").await.unwrap();
+        let count: i64 = client.query_one("SELECT later_count()", &[]).await.unwrap().get(0);
+        assert_eq!(count, 2);
+    }
+}
