@@ -3,6 +3,8 @@
 //! It checks each request's bearer token with the official `livekit-api`
 //! verifier and the grant each method needs, as LiveKit does, records every
 //! request, and answers as the test sets it to: normally, with a 500, or never.
+//! Tests put participants in rooms as LiveKit would have them once the app's
+//! clients joined; `ListParticipants` reports them.
 
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +20,15 @@ pub enum Mode {
     Normal,
     Fail,
     Hang,
+}
+
+/// A participant's `ParticipantInfo.State`, as LiveKit reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParticipantState {
+    Joining,
+    Joined,
+    Active,
+    Disconnected,
 }
 
 /// One request the fake received.
@@ -40,6 +51,8 @@ struct State {
     mode: Mode,
     /// Rooms `ListRooms` reports, with their participant counts.
     rooms: Vec<(String, u32)>,
+    /// Participants `ListParticipants` reports per room: (identity, state).
+    participants: std::collections::BTreeMap<String, Vec<(String, ParticipantState)>>,
     received: Vec<Received>,
     verifier: TokenVerifier,
 }
@@ -52,6 +65,7 @@ impl FakeLiveKit {
         let state = Arc::new(Mutex::new(State {
             mode: Mode::Normal,
             rooms: Vec::new(),
+            participants: Default::default(),
             received: Vec::new(),
             verifier: TokenVerifier::with_api_key(api_key, api_secret),
         }));
@@ -67,6 +81,17 @@ impl FakeLiveKit {
     /// Sets the rooms that exist and how many participants each has.
     pub fn set_rooms(&self, rooms: &[(&str, u32)]) {
         self.state.lock().expect("fake state").rooms = rooms.iter().map(|(name, n)| ((*name).to_owned(), *n)).collect();
+    }
+
+    /// Sets who is in `room` (their identities, our user ids), all `ACTIVE`.
+    pub fn set_participants(&self, room: &str, identities: &[&str]) {
+        let participants = identities.iter().map(|identity| ((*identity).to_owned(), ParticipantState::Active)).collect();
+        self.set_participants_in_states(room, participants);
+    }
+
+    /// Sets who is in `room` and in which state; empty: nobody.
+    pub fn set_participants_in_states(&self, room: &str, participants: Vec<(String, ParticipantState)>) {
+        self.state.lock().expect("fake state").participants.insert(room.to_owned(), participants);
     }
 
     /// Requests of one method.
@@ -106,11 +131,12 @@ async fn answer(
     let protobuf = request.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"application/protobuf"));
     let raw = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let body: serde_json::Value = if protobuf { protobuf_request_as_json(&method, &raw) } else { serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null) };
-    let (mode, claims, rooms) = {
+    let (mode, claims, rooms, participants) = {
         let mut state = state.lock().expect("fake state");
         let claims = token.and_then(|t| state.verifier.verify(&t).ok());
         state.received.push(Received { method: method.clone(), body: body.clone(), claims: claims.clone() });
-        (state.mode, claims, state.rooms.clone())
+        let room = body.get("room").and_then(|r| r.as_str()).unwrap_or("");
+        (state.mode, claims, state.rooms.clone(), state.participants.get(room).cloned().unwrap_or_default())
     };
     match mode {
         Mode::Hang => std::future::pending::<()>().await,
@@ -147,7 +173,21 @@ async fn answer(
                 .collect();
             serde_json::json!({ "rooms": rooms })
         }
-        "ListParticipants" => serde_json::json!({ "participants": [] }),
+        // protojson: JOINING (0) and an empty list are left out, as LiveKit's server does.
+        "ListParticipants" if participants.is_empty() => serde_json::json!({}),
+        "ListParticipants" => {
+            let participants: Vec<serde_json::Value> = participants
+                .iter()
+                .map(|(identity, state)| {
+                    let mut participant = serde_json::json!({ "sid": format!("PA_{identity}"), "identity": identity, "name": identity });
+                    if let Some(name) = state.protojson_name() {
+                        participant["state"] = name.into();
+                    }
+                    participant
+                })
+                .collect();
+            serde_json::json!({ "participants": participants })
+        }
         _ => serde_json::json!({}),
     };
     if protobuf {
@@ -164,6 +204,7 @@ fn protobuf_request_as_json(method: &str, raw: &[u8]) -> serde_json::Value {
         "ListRooms" => proto::ListRoomsRequest::decode(raw).map(|r| serde_json::json!({ "names": r.names })).unwrap_or_default(),
         "DeleteRoom" => proto::DeleteRoomRequest::decode(raw).map(|r| serde_json::json!({ "room": r.room })).unwrap_or_default(),
         "SendData" => proto::SendDataRequest::decode(raw).map(|r| serde_json::json!({ "room": r.room, "topic": r.topic })).unwrap_or_default(),
+        "ListParticipants" => proto::ListParticipantsRequest::decode(raw).map(|r| serde_json::json!({ "room": r.room })).unwrap_or_default(),
         _ => serde_json::Value::Null,
     }
 }
@@ -188,6 +229,26 @@ fn protobuf_answer(method: &str, answer: &serde_json::Value) -> hyper::Response<
                 .collect(),
         }
         .encode_to_vec(),
+        "ListParticipants" => proto::ListParticipantsResponse {
+            participants: answer["participants"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|participant| proto::ParticipantInfo {
+                    sid: participant["sid"].as_str().unwrap_or("").to_owned(),
+                    identity: participant["identity"].as_str().unwrap_or("").to_owned(),
+                    name: participant["name"].as_str().unwrap_or("").to_owned(),
+                    state: match participant["state"].as_str() {
+                        Some("JOINED") => proto::participant_info::State::Joined,
+                        Some("ACTIVE") => proto::participant_info::State::Active,
+                        Some("DISCONNECTED") => proto::participant_info::State::Disconnected,
+                        _ => proto::participant_info::State::Joining,
+                    } as i32,
+                    ..Default::default()
+                })
+                .collect(),
+        }
+        .encode_to_vec(),
         "DeleteRoom" => proto::DeleteRoomResponse::default().encode_to_vec(),
         "SendData" => proto::SendDataResponse::default().encode_to_vec(),
         _ => Vec::new(),
@@ -195,6 +256,18 @@ fn protobuf_answer(method: &str, answer: &serde_json::Value) -> hyper::Response<
     let mut response = hyper::Response::new(Full::new(Bytes::from(bytes)));
     response.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/protobuf"));
     response
+}
+
+impl ParticipantState {
+    /// The protojson enum name; `None` for the zero value, which protojson leaves out.
+    fn protojson_name(self) -> Option<&'static str> {
+        match self {
+            Self::Joining => None,
+            Self::Joined => Some("JOINED"),
+            Self::Active => Some("ACTIVE"),
+            Self::Disconnected => Some("DISCONNECTED"),
+        }
+    }
 }
 
 fn twirp_error(status: u16, code: &str, msg: &str) -> hyper::Response<Full<Bytes>> {

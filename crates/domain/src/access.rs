@@ -195,8 +195,10 @@ mod tests {
         let host = admit_to_session(user(1), Some(&facts)).unwrap().grant;
         assert_eq!(host.can_publish, Some(true));
         assert_eq!(host.can_publish_sources, vec![TrackSource::Camera, TrackSource::Microphone]);
+        assert!(!host.hidden, "the viewers see the host");
         let viewer = admit_to_session(user(2), Some(&facts)).unwrap().grant;
         assert_eq!((viewer.can_publish, viewer.can_publish_data, viewer.can_subscribe), (Some(false), Some(false), Some(true)));
+        assert!(viewer.hidden, "a viewer sees no other viewer");
         let audio = SessionFacts { session_type: SessionType::AudioLive, ..facts };
         assert_eq!(admit_to_session(user(1), Some(&audio)).unwrap().grant.can_publish_sources, vec![TrackSource::Microphone]);
     }
@@ -231,5 +233,8 @@ mod tests {
         assert_eq!(admit_to_call(user(1), Some(&facts)).unwrap().grant.can_publish_sources, vec![TrackSource::Microphone]);
         facts.call_type = CallType::Video;
         assert_eq!(admit_to_call(user(2), Some(&facts)).unwrap().grant.can_publish_sources, vec![TrackSource::Camera, TrackSource::Microphone]);
+        for party in [user(1), user(2)] {
+            assert!(!admit_to_call(party, Some(&facts)).unwrap().grant.hidden, "the parties see each other");
+        }
     }
 }

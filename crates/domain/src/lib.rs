@@ -21,6 +21,7 @@ pub mod livekit_token;
 pub mod presence;
 pub mod push;
 pub mod requests;
+pub mod retention;
 pub mod roomservice;
 pub mod sentry;
 pub mod session;

@@ -49,6 +49,10 @@ pub struct VideoGrant {
     pub room_create: bool,
     #[serde(skip_serializing_if = "is_false")]
     pub room_admin: bool,
+    /// Invisible to the room's other participants: LiveKit leaves a hidden
+    /// participant out of the participant list and its events.
+    #[serde(skip_serializing_if = "is_false")]
+    pub hidden: bool,
 }
 
 /// What to put in a participant or server token.
@@ -166,7 +170,9 @@ impl VideoGrant {
         }
     }
 
-    /// Join `room` to watch and listen: no publishing of media or data.
+    /// Join `room` to watch and listen, hidden: no publishing of media or
+    /// data, and the other participants (viewers included) do not see this
+    /// one, so a viewer learns no other viewer's id or name.
     pub fn subscriber(room: &str) -> Self {
         Self {
             room_join: true,
@@ -174,6 +180,7 @@ impl VideoGrant {
             can_publish: Some(false),
             can_subscribe: Some(true),
             can_publish_data: Some(false),
+            hidden: true,
             ..Self::default()
         }
     }
@@ -232,6 +239,7 @@ mod tests {
         assert!(!claims.video.can_publish);
         assert!(!claims.video.can_publish_data);
         assert!(claims.video.can_subscribe);
+        assert!(claims.video.hidden, "a viewer is hidden from the other participants");
         assert_eq!(claims.exp as u64, minted.expires_at);
         assert_eq!(minted.expires_at, now() + 21_600);
     }
@@ -247,9 +255,11 @@ mod tests {
             .unwrap();
         assert!(claims.video.can_publish && claims.video.can_subscribe && claims.video.can_publish_data);
         assert_eq!(claims.video.can_publish_sources, vec!["microphone".to_owned()]);
+        assert!(!claims.video.hidden, "a publisher is seen");
         // LiveKit reads absent booleans as true: they are always explicit.
         let raw = claims_of(&minted.token);
         assert_eq!(raw["video"]["canPublish"], true);
+        assert!(raw["video"].get("hidden").is_none());
         assert_eq!(raw["nbf"], now());
     }
 

@@ -107,6 +107,12 @@ impl RoomService {
         self.request("ListRooms", VideoGrant::room_list(), json!({ "names": names }), now)
     }
 
+    /// `ListParticipants` of `room`: needs `roomAdmin` + `room`. A room
+    /// LiveKit does not know has no participants.
+    pub fn list_participants_request(&self, room: &str, now: u64) -> Result<TwirpRequest, MintError> {
+        self.request("ListParticipants", VideoGrant::room_admin(room), json!({ "room": room }), now)
+    }
+
     /// `SendData` to everyone in `room` on `topic`: needs `roomAdmin` + `room`.
     pub fn send_data_request(&self, room: &str, topic: &str, payload: &[u8], now: u64) -> Result<TwirpRequest, MintError> {
         use base64::Engine as _;
@@ -145,6 +151,11 @@ pub async fn call(transport: &impl Transport, request: &TwirpRequest, schedule: 
                 let (code, message) = twirp_error(&body);
                 if request.method == "DeleteRoom" && (status == 404 || code == "not_found") {
                     return Ok(json!({}));
+                }
+                // Only LiveKit's own `not_found` (not a proxy's bare 404, not
+                // Twirp's `bad_route`) says the room is not there.
+                if request.method == "ListParticipants" && code == "not_found" {
+                    return Ok(json!({ "participants": [] }));
                 }
                 if status == 429 || status >= 500 {
                     last = format!("{status} {code} {message}");
@@ -222,6 +233,17 @@ mod tests {
     }
 
     #[test]
+    fn a_room_livekit_does_not_know_has_no_participants() {
+        let not_found = answered(404, r#"{"code":"not_found","msg":"room not found"}"#);
+        assert_eq!(run("ListParticipants", vec![not_found]).0, Ok(json!({"participants": []})));
+        // A 404 that is not LiveKit's word on the room proves nothing.
+        assert!(matches!(run("ListParticipants", vec![answered(404, "not json")]).0, Err(RoomServiceError::Refused { status: 404, .. })));
+        assert!(run("ListParticipants", vec![answered(404, r#"{"code":"bad_route"}"#)]).0.is_err());
+        let (result, sent, _) = run("ListParticipants", vec![answered(503, ""), answered(503, ""), answered(503, "")]);
+        assert!(matches!(result, Err(RoomServiceError::Unreachable { attempts: 3, .. })) && sent == 3);
+    }
+
+    #[test]
     fn backoff_grows_and_is_capped() {
         let schedule = RetrySchedule::default();
         assert_eq!(schedule.delay(1, 1.0), Duration::from_millis(200));
@@ -241,6 +263,12 @@ mod tests {
         assert_eq!(claims["video"]["roomCreate"], true);
         let list = service.list_rooms_request(&["a".into(), "b".into()], 1_800_000_000).unwrap();
         assert_eq!(list.body, br#"{"names":["a","b"]}"#);
+        let participants = service.list_participants_request("call_1", 1_800_000_000).unwrap();
+        assert_eq!(participants.url, "http://lk:7880/twirp/livekit.RoomService/ListParticipants");
+        assert_eq!(participants.body, br#"{"room":"call_1"}"#);
+        let token = participants.authorization.strip_prefix("Bearer ").unwrap();
+        let claims: Value = serde_json::from_slice(&crate::hs256::verify(token, b"secret").unwrap()).unwrap();
+        assert_eq!((claims["video"]["roomAdmin"].as_bool(), claims["video"]["room"].as_str()), (Some(true), Some("call_1")));
     }
 
     /// The futures here never wait: poll once.

@@ -6,18 +6,30 @@
 //! Each step is one guarded, batched statement (`FOR UPDATE SKIP LOCKED`),
 //! so overlapping runs never take the same row and a crash leaves every row
 //! consistent. Nothing is ever ended because LiveKit failed to answer.
+//!
+//! A run is bounded: one run at a time across instances (`lease`), no new
+//! work after `sweep_deadline_seconds`, every outbound call cut to the time
+//! left, and LiveKit asked nothing more once it failed to answer.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use component_kit::outbound::with_timeout;
 use component_kit::{config, db, livekit, push, serve, Failure, Incoming, Reply};
+use domain::call::{transition, CallEvent, CallStatus};
 use domain::errors::ErrorCode;
-use domain::roomservice::{self, RetrySchedule, RoomService};
 use domain::sweep::{self, OrphanVerdict, SweepLimits, SweepSummary};
 use serde_json::{json, Map, Value};
 use spin_sdk::http::{IntoResponse, Method, Request};
 use spin_sdk::http_service;
 use spin_sdk::pg::{Connection, ParameterValue};
+
+use livekit_run::{Called, LiveKitRun};
+
+mod joins;
+mod lease;
+mod livekit_run;
+mod retention;
 
 mod cron {
     spin_sdk::wit_bindgen::generate!({
@@ -88,129 +100,18 @@ async fn run() -> Result<SweepSummary, Failure> {
         }
     }
     let limits = SweepLimits::from_variables(|name| values.get(name).cloned()).map_err(Failure::internal)?;
-    // The push deadline the call-initiate instances run with (the same variable).
-    let push_timeout_seconds = config::positive_integer("push_timeout_seconds", 5).await?;
+    let deadline = started + Duration::from_secs(limits.sweep_deadline_seconds);
     let connection = db::connect().await?;
-    let now = component_kit::clock::now_unix();
-    let mut summary = SweepSummary::default();
-    let batch = limits.sweep_batch_size;
-
-    // 1. Calls past their setup deadlines.
-    for (step, from, since, seconds, to, reason) in [
-        ("callsPushTimeout", "initiated", "created_at", limits.initiate_deadline_seconds(push_timeout_seconds), "failed", "push_timeout"),
-        ("callsMissed", "ringing", "ringing_at", limits.ring_timeout_seconds, "missed", "no_answer"),
-        ("callsJoinTimeout", "accepted", "accepted_at", limits.join_timeout_seconds, "failed", "join_timeout"),
-        ("callsMaxDuration", "live", "live_at", limits.call_max_seconds, "ended", "max_duration"),
-    ] {
-        let statement = format!(
-            "WITH due AS (
-                 SELECT id FROM calls WHERE status = '{from}' AND {since} <= now() - make_interval(secs => $1)
-                 ORDER BY {since} LIMIT $2 FOR UPDATE SKIP LOCKED
-             )
-             UPDATE calls c SET status = '{to}', end_reason = '{reason}', ended_at = now(), updated_at = now()
-             FROM due WHERE c.id = due.id AND c.status = '{from}'
-             RETURNING c.id"
-        );
-        let changed = db::query(&connection, &statement, limits_params(seconds, batch)).await?.len() as u64;
-        note(&connection, &mut summary, step, changed, batch, &format!("SELECT count(*) FROM calls WHERE status = '{from}' AND {since} <= now() - make_interval(secs => $1)"), seconds).await?;
+    let holder = uuid::Uuid::new_v4();
+    if !lease::take(&connection, holder, limits.lease_seconds()).await? {
+        let summary = SweepSummary { skipped: Some(sweep::SKIPPED_LEASE_HELD), duration_ms: started.elapsed().as_millis() as u64, ..SweepSummary::default() };
+        return Ok(summary);
     }
-
-    // 2. Live calls whose party dropped and did not come back within the grace.
-    let changed = db::query(
-        &connection,
-        "WITH due AS (
-             SELECT c.id FROM calls c
-             WHERE c.status = 'live' AND EXISTS (
-                 SELECT 1 FROM room_participants p
-                 WHERE p.room_name = c.livekit_room_name AND p.identity IN (c.caller_id::text, c.callee_id::text)
-                   AND NOT p.present AND p.left_reason = 'network' AND p.event_at <= now() - make_interval(secs => $1))
-             LIMIT $2 FOR UPDATE OF c SKIP LOCKED
-         )
-         UPDATE calls c SET status = 'failed', end_reason = 'network_failure', ended_at = now(), updated_at = now()
-         FROM due WHERE c.id = due.id AND c.status = 'live'
-         RETURNING c.id",
-        limits_params(limits.host_grace_seconds, batch),
-    )
-    .await?
-    .len() as u64;
-    summary.add("callsNetworkFailure", changed);
-
-    // call-initiate's Idempotency-Keys past their 10 minutes (none is read after).
-    let purged = db::execute(
-        &connection,
-        "DELETE FROM call_initiate_keys WHERE (caller_id, key) IN (
-             SELECT caller_id, key FROM call_initiate_keys WHERE created_at <= now() - interval '10 minutes'
-             ORDER BY created_at LIMIT $1)",
-        vec![ParameterValue::Int64(i64::try_from(batch).unwrap_or(i64::MAX))],
-    )
-    .await?;
-    summary.add("callInitiateKeysPurged", purged);
-
-    let (service, schedule) = livekit::room_service().await?;
-
-    // 3. Idle warnings: claim first (so overlapping runs send one), then send.
-    let idle = db::query(
-        &connection,
-        "WITH due AS (
-             SELECT id FROM calls
-             WHERE status = 'live' AND published_tracks = 0 AND idle_warned_at IS NULL
-               AND COALESCE(media_last_seen_at, live_at) <= now() - make_interval(secs => $1)
-             LIMIT $2 FOR UPDATE SKIP LOCKED
-         )
-         UPDATE calls c SET idle_warned_at = now() FROM due WHERE c.id = due.id
-         RETURNING c.id::text AS id, c.livekit_room_name,
-                   floor(extract(epoch FROM now() - COALESCE(c.media_last_seen_at, c.live_at)))::bigint AS idle_seconds",
-        limits_params(limits.call_idle_warning_seconds, batch),
-    )
-    .await?;
-    let mut warned = 0;
-    for row in &idle {
-        let id: String = db::get(row, "id")?;
-        let room: String = db::get(row, "livekit_room_name")?;
-        let idle_seconds: i64 = db::get(row, "idle_seconds")?;
-        let message = sweep::idle_warning(&id, u64::try_from(idle_seconds).unwrap_or(0));
-        let sent = match service.send_data_request(&room, sweep::SYSTEM_TOPIC, &message, now) {
-            Ok(request) => roomservice::call(&livekit::SpinTransport, &request, schedule).await.map(|_| ()).map_err(|e| e.to_string()),
-            Err(error) => Err(error.to_string()),
-        };
-        match sent {
-            Ok(()) => warned += 1,
-            Err(reason) => {
-                summary.livekit_errors += 1;
-                log_livekit_error("idle warning", &reason);
-                // Unclaim, so the next run warns.
-                db::execute(&connection, "UPDATE calls SET idle_warned_at = NULL WHERE id = CAST($1 AS text)::uuid", vec![ParameterValue::Str(id)]).await?;
-            }
-        }
-    }
-    summary.add("idleWarnings", warned);
-
-    // 4. Hosts gone longer than the grace.
-    let changed = db::query(
-        &connection,
-        "WITH due AS (
-             SELECT id FROM live_sessions
-             WHERE status IN ('host_disconnected', 'paused') AND host_left_at <= now() - make_interval(secs => $1)
-             ORDER BY host_left_at LIMIT $2 FOR UPDATE SKIP LOCKED
-         )
-         UPDATE live_sessions s SET status = 'ended', ended_at = now(), end_reason = 'host_timeout', updated_at = now()
-         FROM due WHERE s.id = due.id AND s.status IN ('host_disconnected', 'paused')
-         RETURNING s.id",
-        limits_params(limits.host_grace_seconds, batch),
-    )
-    .await?
-    .len() as u64;
-    summary.add("sessionsHostTimeout", changed);
-
-    // 5. Orphans: stale `live` sessions, checked against LiveKit one batch per call.
-    orphan_cleanup(&connection, &service, schedule, &limits, now, &mut summary).await?;
-
-    // 6. Rooms of ended sessions and calls that are still to delete.
-    delete_pending_rooms(&connection, &service, schedule, now, &mut summary).await?;
-
-    // 7. Stop-ringing pushes no component got to send, and Expo's receipts.
-    push_bookkeeping(&connection, batch, &mut summary).await;
-
+    let outcome = steps(&connection, &limits, deadline).await;
+    // Given back whatever the steps did; a run that traps leaves it to expire.
+    let released = lease::release(&connection, holder).await;
+    let mut summary = outcome?;
+    released?;
     summary.duration_ms = started.elapsed().as_millis() as u64;
     if summary.livekit_errors > 0 {
         // A step that LiveKit made fail: it ended nothing, but someone should know.
@@ -230,9 +131,185 @@ async fn run() -> Result<SweepSummary, Failure> {
     Ok(summary)
 }
 
-/// Step 7. A push provider or a push variable failing here must not fail
-/// the sweep's other steps: it is logged, and the rows wait for the next run.
-async fn push_bookkeeping(connection: &Connection, batch: u64, summary: &mut SweepSummary) {
+/// Every step, in order: the database's deadlines first (they need nobody
+/// else), then the push leftovers and the purges, then what needs LiveKit,
+/// so a LiveKit outage that takes the rest of the run starves nothing else.
+async fn steps(connection: &Connection, limits: &SweepLimits, deadline: Instant) -> Result<SweepSummary, Failure> {
+    let now = component_kit::clock::now_unix();
+    let mut summary = SweepSummary::default();
+    let batch = limits.sweep_batch_size;
+    // The push deadline the call-initiate instances run with (the same variable).
+    let push_timeout_seconds = config::positive_integer("push_timeout_seconds", 5).await?;
+
+    // 1. Calls past their deadlines, each moved by its row of the call state
+    // machine. Accepted calls past call_max_seconds: the bound for a call
+    // whose join LiveKit never confirmed (step 6 asks it first).
+    for (step, event, since, seconds) in [
+        ("callsPushTimeout", CallEvent::InitiateTimeout, "created_at", limits.initiate_deadline_seconds(push_timeout_seconds)),
+        ("callsMissed", CallEvent::RingTimeout, "ringing_at", limits.ring_timeout_seconds),
+        ("callsJoinUnconfirmed", CallEvent::JoinTimeout, "accepted_at", limits.call_max_seconds),
+        ("callsMaxDuration", CallEvent::MaxDuration, "live_at", limits.call_max_seconds),
+    ] {
+        let transition = transition(event);
+        let from = sql_list(transition.from);
+        let to = transition.to.as_str();
+        let reason = transition.end_reason.ok_or_else(|| Failure::internal(format!("{event:?} ends no call")))?.as_str();
+        let statement = format!(
+            "WITH due AS (
+                 SELECT id FROM calls WHERE status IN ({from}) AND {since} <= now() - make_interval(secs => $1)
+                 ORDER BY {since} LIMIT $2 FOR UPDATE SKIP LOCKED
+             )
+             UPDATE calls c SET status = '{to}', end_reason = '{reason}', ended_at = now(), updated_at = now()
+             FROM due WHERE c.id = due.id AND c.status IN ({from})
+             RETURNING c.id"
+        );
+        let changed = db::query(connection, &statement, limits_params(seconds, batch)).await?.len() as u64;
+        note(connection, &mut summary, step, changed, batch, &format!("SELECT count(*) FROM calls WHERE status IN ({from}) AND {since} <= now() - make_interval(secs => $1)"), seconds).await?;
+    }
+
+    // 2. Live calls whose party dropped and did not come back within the grace.
+    let changed = db::query(
+        connection,
+        "WITH due AS (
+             SELECT c.id FROM calls c
+             WHERE c.status = 'live' AND EXISTS (
+                 SELECT 1 FROM room_participants p
+                 WHERE p.room_name = c.livekit_room_name AND p.identity IN (c.caller_id::text, c.callee_id::text)
+                   AND NOT p.present AND p.left_reason = 'network' AND p.event_at <= now() - make_interval(secs => $1))
+             LIMIT $2 FOR UPDATE OF c SKIP LOCKED
+         )
+         UPDATE calls c SET status = 'failed', end_reason = 'network_failure', ended_at = now(), updated_at = now()
+         FROM due WHERE c.id = due.id AND c.status = 'live'
+         RETURNING c.id",
+        limits_params(limits.host_grace_seconds, batch),
+    )
+    .await?
+    .len() as u64;
+    summary.add("callsNetworkFailure", changed);
+
+    // call-initiate's Idempotency-Keys past their 10 minutes (none is read after).
+    let purged = db::execute(
+        connection,
+        "DELETE FROM call_initiate_keys WHERE (caller_id, key) IN (
+             SELECT caller_id, key FROM call_initiate_keys WHERE created_at <= now() - interval '10 minutes'
+             ORDER BY created_at LIMIT $1)",
+        vec![ParameterValue::Int64(i64::try_from(batch).unwrap_or(i64::MAX))],
+    )
+    .await?;
+    summary.add("callInitiateKeysPurged", purged);
+
+    // 3. Hosts gone longer than the grace.
+    let changed = db::query(
+        connection,
+        "WITH due AS (
+             SELECT id FROM live_sessions
+             WHERE status IN ('host_disconnected', 'paused') AND host_left_at <= now() - make_interval(secs => $1)
+             ORDER BY host_left_at LIMIT $2 FOR UPDATE SKIP LOCKED
+         )
+         UPDATE live_sessions s SET status = 'ended', ended_at = now(), end_reason = 'host_timeout', updated_at = now()
+         FROM due WHERE s.id = due.id AND s.status IN ('host_disconnected', 'paused')
+         RETURNING s.id",
+        limits_params(limits.host_grace_seconds, batch),
+    )
+    .await?
+    .len() as u64;
+    summary.add("sessionsHostTimeout", changed);
+
+    // 4. Stop-ringing pushes no component got to send, and Expo's receipts.
+    push_bookkeeping(batch, deadline, &mut summary).await;
+
+    // 5. Rows past their retention.
+    retention::purge(connection, limits, deadline, &mut summary).await?;
+
+    let (service, schedule) = livekit::room_service().await?;
+    let mut livekit = LiveKitRun::new(service, schedule, deadline);
+
+    // 6. Answered calls past the join deadline: LiveKit says who is there.
+    joins::check(connection, &mut livekit, limits, now, &mut summary).await?;
+
+    // 7. Idle warnings: claim first (so overlapping runs send one), then send.
+    idle_warnings(connection, &mut livekit, limits, now, &mut summary).await?;
+
+    // 8. Orphans: stale `live` sessions, checked against LiveKit one batch per call.
+    orphan_cleanup(connection, &mut livekit, limits, now, &mut summary).await?;
+
+    // 9. Rooms of ended sessions and calls that are still to delete.
+    delete_pending_rooms(connection, &mut livekit, now, &mut summary).await?;
+
+    summary.livekit_errors = livekit.errors;
+    summary.deadline_reached |= livekit.deadline_reached;
+    Ok(summary)
+}
+
+/// Sends one warning per claimed call, one by one; stops at the first
+/// LiveKit failure (the rest would fail the same way) and unclaims what it
+/// did not send, so the next run warns.
+async fn idle_warnings(connection: &Connection, livekit: &mut LiveKitRun, limits: &SweepLimits, now: u64, summary: &mut SweepSummary) -> Result<(), Failure> {
+    let idle = db::query(
+        connection,
+        "WITH due AS (
+             SELECT id FROM calls
+             WHERE status = 'live' AND published_tracks = 0 AND idle_warned_at IS NULL
+               AND COALESCE(media_last_seen_at, live_at) <= now() - make_interval(secs => $1)
+             LIMIT $2 FOR UPDATE SKIP LOCKED
+         )
+         UPDATE calls c SET idle_warned_at = now() FROM due WHERE c.id = due.id
+         RETURNING c.id::text AS id, c.livekit_room_name,
+                   floor(extract(epoch FROM now() - COALESCE(c.media_last_seen_at, c.live_at)))::bigint AS idle_seconds",
+        limits_params(limits.call_idle_warning_seconds, limits.sweep_batch_size),
+    )
+    .await?;
+    let mut warned = 0;
+    let mut unsent = Vec::new();
+    for row in &idle {
+        let id: String = db::get(row, "id")?;
+        if !unsent.is_empty() {
+            unsent.push(Some(id));
+            continue;
+        }
+        let room: String = db::get(row, "livekit_room_name")?;
+        let idle_seconds: i64 = db::get(row, "idle_seconds")?;
+        let message = sweep::idle_warning(&id, u64::try_from(idle_seconds).unwrap_or(0));
+        let request = livekit.service.send_data_request(&room, sweep::SYSTEM_TOPIC, &message, now);
+        match livekit.call("SendData", request).await {
+            Called::Answered(_) => warned += 1,
+            Called::Refused | Called::Unreachable | Called::NotSent => unsent.push(Some(id)),
+        }
+    }
+    summary.add("idleWarnings", warned);
+    if !unsent.is_empty() {
+        summary.left_for_next_run.insert("idleWarnings", unsent.len() as u64);
+        db::execute(
+            connection,
+            "UPDATE calls SET idle_warned_at = NULL WHERE id = ANY(CAST($1 AS text[])::uuid[])",
+            vec![ParameterValue::ArrayStr(unsent)],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Step 4, on a connection of its own: cut at the deadline, it leaves
+/// nothing half-read on the run's connection. A push provider or a push
+/// variable failing here must not fail the sweep's other steps: it is
+/// logged, and the rows wait for the next run (their claims expire).
+async fn push_bookkeeping(batch: u64, deadline: Instant, summary: &mut SweepSummary) {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    if remaining < sweep::MIN_TIME_FOR_A_CALL {
+        summary.deadline_reached = true;
+        return;
+    }
+    let connection = match db::connect().await {
+        Ok(connection) => connection,
+        Err(failure) => return log_push_error("connect", &failure),
+    };
+    if with_timeout(remaining, push_steps(&connection, batch, summary)).await.is_none() {
+        summary.deadline_reached = true;
+        log_push_error("deadline", &Failure::unavailable("push steps cut at sweep_deadline_seconds"));
+    }
+}
+
+async fn push_steps(connection: &Connection, batch: u64, summary: &mut SweepSummary) {
     match push::stop_ringing::send_pending(connection, None, u32::try_from(batch).unwrap_or(u32::MAX)).await {
         Ok(stopped) => {
             summary.add("stopRingingSent", stopped.sent);
@@ -260,14 +337,7 @@ fn log_push_error(step: &str, failure: &Failure) {
     component_kit::log::line("warn", "cleanup-orphans", "sweep push step failed", fields);
 }
 
-async fn orphan_cleanup(
-    connection: &Connection,
-    service: &RoomService,
-    schedule: RetrySchedule,
-    limits: &SweepLimits,
-    now: u64,
-    summary: &mut SweepSummary,
-) -> Result<(), Failure> {
+async fn orphan_cleanup(connection: &Connection, livekit: &mut LiveKitRun, limits: &SweepLimits, now: u64, summary: &mut SweepSummary) -> Result<(), Failure> {
     // Claim the batch; a crashed run's claim expires after two minutes.
     let claimed = db::query(
         connection,
@@ -290,17 +360,22 @@ async fn orphan_cleanup(
         sessions.push((db::get::<String>(row, "id")?, db::get::<String>(row, "livekit_room_name")?));
     }
     let names: Vec<String> = sessions.iter().map(|(_, room)| room.clone()).collect();
-    let answer = match service.list_rooms_request(&names, now) {
-        Ok(request) => roomservice::call(&livekit::SpinTransport, &request, schedule).await.map_err(|e| e.to_string()),
-        Err(error) => Err(error.to_string()),
+    let request = livekit.service.list_rooms_request(&names, now);
+    let counts = match livekit.call("ListRooms", request).await {
+        Called::Answered(answer) => {
+            let counts = sweep::room_participants(&answer);
+            if counts.is_none() {
+                livekit.error("ListRooms", "the answer is not understood");
+            }
+            counts
+        }
+        Called::Refused | Called::Unreachable | Called::NotSent => None,
     };
     let ids = |ids: Vec<&String>| ParameterValue::ArrayStr(ids.into_iter().map(|id| Some(id.clone())).collect());
-    let counts = match answer.map(|answer| sweep::room_participants(&answer).ok_or_else(|| "ListRooms answer is not understood".to_owned())) {
-        Ok(Ok(counts)) => counts,
-        Ok(Err(reason)) | Err(reason) => {
-            // LiveKit did not answer: end nothing, release the claim, count it.
-            summary.livekit_errors += 1;
-            log_livekit_error("ListRooms", &reason);
+    let counts = match counts {
+        Some(counts) => counts,
+        None => {
+            // LiveKit did not answer: end nothing, release the claim.
             db::execute(
                 connection,
                 "UPDATE live_sessions SET orphan_check_started_at = NULL WHERE id = ANY(CAST($1 AS text[])::uuid[])",
@@ -343,7 +418,7 @@ async fn orphan_cleanup(
 /// Deletes the rooms of ended sessions and of calls that were answered, when
 /// no deletion was recorded yet (after a timeout end, or when an earlier
 /// DeleteRoom failed). Stops at the first LiveKit failure.
-async fn delete_pending_rooms(connection: &Connection, service: &RoomService, schedule: RetrySchedule, now: u64, summary: &mut SweepSummary) -> Result<(), Failure> {
+async fn delete_pending_rooms(connection: &Connection, livekit: &mut LiveKitRun, now: u64, summary: &mut SweepSummary) -> Result<(), Failure> {
     let pending = db::query(
         connection,
         "(SELECT 'live_sessions' AS tbl, id::text AS id, livekit_room_name FROM live_sessions
@@ -359,13 +434,8 @@ async fn delete_pending_rooms(connection: &Connection, service: &RoomService, sc
         let table: String = db::get(row, "tbl")?;
         let id: String = db::get(row, "id")?;
         let room: String = db::get(row, "livekit_room_name")?;
-        let outcome = match service.delete_room_request(&room, now) {
-            Ok(request) => roomservice::call(&livekit::SpinTransport, &request, schedule).await.map(|_| ()).map_err(|e| e.to_string()),
-            Err(error) => Err(error.to_string()),
-        };
-        if let Err(reason) = outcome {
-            summary.livekit_errors += 1;
-            log_livekit_error("DeleteRoom", &reason);
+        let request = livekit.service.delete_room_request(&room, now);
+        if !matches!(livekit.call("DeleteRoom", request).await, Called::Answered(_)) {
             break;
         }
         let id: uuid::Uuid = id.parse().map_err(|_| Failure::internal(format!("{table} id {id:?}")))?;
@@ -392,9 +462,7 @@ fn limits_params(seconds: u64, batch: u64) -> Vec<ParameterValue> {
     vec![ParameterValue::Floating64(seconds as f64), ParameterValue::Int64(i64::try_from(batch).unwrap_or(i64::MAX))]
 }
 
-fn log_livekit_error(call: &str, reason: &str) {
-    let mut fields = Map::new();
-    fields.insert("call".into(), call.into());
-    fields.insert("error".into(), reason.into());
-    component_kit::log::line("warn", "cleanup-orphans", "livekit error", fields);
+/// `'a', 'b'`: statuses from the domain's table, never input.
+fn sql_list(statuses: &[CallStatus]) -> String {
+    statuses.iter().map(|status| format!("'{}'", status.as_str())).collect::<Vec<_>>().join(", ")
 }

@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use e2e::app::{Answer, App};
-use e2e::fake_livekit::Mode;
+use e2e::fake_livekit::{Mode, ParticipantState};
 use e2e::users::new_user;
 use uuid::Uuid;
 
@@ -266,7 +266,8 @@ async fn overlapping_runs_process_every_row_exactly_once() {
     .await
     .unwrap();
     let (first, second) = tokio::join!(sweep(&app), sweep(&app));
-    let total = first["steps"]["callsMissed"].as_u64().unwrap() + second["steps"]["callsMissed"].as_u64().unwrap();
+    // A run that finds the other holding the lease does nothing at all.
+    let total = first["steps"]["callsMissed"].as_u64().unwrap_or(0) + second["steps"]["callsMissed"].as_u64().unwrap_or(0);
     assert_eq!(total, 300, "{first} / {second}");
     let missed: i64 = sql.query_one("SELECT count(*) FROM calls WHERE status = 'missed'", &[]).await.unwrap().get(0);
     assert_eq!(missed, 300);
@@ -301,4 +302,262 @@ async fn the_cron_trigger_runs_the_sweep_and_batches_are_bounded() {
 
 async fn missed_calls(app: &App) -> i64 {
     app.sql().await.query_one("SELECT count(*) FROM calls WHERE status = 'missed'", &[]).await.unwrap().get(0)
+}
+
+/// A call `caller` → `callee` made and answered through the routes; returns (call id, room).
+async fn answered_call(app: &App, caller: Uuid, callee: Uuid) -> (Uuid, String) {
+    let bearer = e2e::users::bearer;
+    let initiated = app.post("/call-initiate", Some(&bearer(caller)), &serde_json::json!({ "calleeId": callee, "callType": "audio" }).to_string()).await;
+    assert_eq!(initiated.status, 201, "{:?}", initiated.body);
+    let id: Uuid = initiated.body["call"]["id"].as_str().unwrap().parse().unwrap();
+    let room = initiated.body["call"]["roomName"].as_str().unwrap().to_owned();
+    let accepted = app.post("/call-action", Some(&bearer(callee)), &serde_json::json!({ "callId": id, "action": "accept" }).to_string()).await;
+    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
+    (id, room)
+}
+
+/// Two users (the callee with a device) and their call, answered `ago` in the past.
+async fn call_answered_ago(app: &App, ago: &str) -> (Uuid, Uuid, Uuid, String) {
+    let caller = app.user("Ali", None).await;
+    let callee = app.user("Veli", Some(&format!("ExponentPushToken[{}]", Uuid::new_v4().simple()))).await;
+    let (id, room) = answered_call(app, caller, callee).await;
+    app.sql().await.execute(&format!("UPDATE calls SET accepted_at = now() - interval '{ago}' WHERE id = $1"), &[&id]).await.unwrap();
+    (caller, callee, id, room)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answered_call_whose_webhooks_were_lost_becomes_live_when_both_parties_are_in_the_room() {
+    let app = app().await;
+    // No webhook reaches us; LiveKit has what the app's clients did.
+    let (caller, callee, talking, talking_room) = call_answered_ago(&app, "31 seconds").await;
+    app.livekit.set_participants(&talking_room, &[&caller.to_string(), &callee.to_string()]);
+    let (alone_caller, _, alone, alone_room) = call_answered_ago(&app, "31 seconds").await;
+    app.livekit.set_participants(&alone_room, &[&alone_caller.to_string()]);
+    let (leaving_caller, leaving_callee, leaving, leaving_room) = call_answered_ago(&app, "31 seconds").await;
+    app.livekit.set_participants_in_states(
+        &leaving_room,
+        vec![(leaving_caller.to_string(), ParticipantState::Active), (leaving_callee.to_string(), ParticipantState::Disconnected)],
+    );
+    let (_, _, empty, _) = call_answered_ago(&app, "31 seconds").await;
+    let (_, _, young, _) = call_answered_ago(&app, "10 seconds").await;
+
+    let summary = sweep(&app).await;
+    assert_eq!(summary["steps"]["callsLiveFromLiveKit"], 1, "{summary}");
+    assert_eq!(summary["steps"]["callsJoinTimeout"], 3, "{summary}");
+    assert_eq!(call_state(&app, talking).await, owned("live", None), "both parties are talking: live, not failed");
+    assert_eq!(call_state(&app, alone).await, owned("failed", Some("join_timeout")), "one party: the join deadline fails it");
+    assert_eq!(call_state(&app, leaving).await, owned("failed", Some("join_timeout")), "a party LiveKit reports leaving does not count");
+    assert_eq!(call_state(&app, empty).await, owned("failed", Some("join_timeout")));
+    assert_eq!(call_state(&app, young).await, owned("accepted", None), "not yet due: LiveKit is not asked");
+    let asked: Vec<String> = app.livekit.received_method("ListParticipants").iter().map(|r| r.body["room"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(asked.len(), 4, "{asked:?}");
+    let live_at: bool = app.sql().await.query_one("SELECT live_at IS NOT NULL FROM calls WHERE id = $1", &[&talking]).await.unwrap().get(0);
+    assert!(live_at);
+    let deleted: Vec<String> = app.livekit.received_method("DeleteRoom").iter().map(|r| r.body["room"].as_str().unwrap().to_owned()).collect();
+    assert!(!deleted.contains(&talking_room) && deleted.contains(&alone_room), "{deleted:?}");
+    // The live call is a live call: its parties end it as usual.
+    let ended = app.post("/call-action", Some(&e2e::users::bearer(callee)), &serde_json::json!({ "callId": talking, "action": "end" }).to_string()).await;
+    assert_eq!((ended.status, ended.body["call"]["status"].as_str()), (200, Some("ended")), "{:?}", ended.body);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn livekit_failing_to_answer_fails_no_answered_call_and_a_later_run_decides() {
+    let app = App::start_with(&[("cron_secret", SECRET), ("livekit_timeout_seconds", "1")]).await;
+    let (caller, callee, call, room) = call_answered_ago(&app, "31 seconds").await;
+    app.livekit.set_participants(&room, &[&caller.to_string(), &callee.to_string()]);
+    for mode in [Mode::Fail, Mode::Hang] {
+        app.livekit.set_mode(mode);
+        let summary = sweep(&app).await;
+        assert!(summary["livekitErrors"].as_u64().unwrap() >= 1, "{mode:?}: {summary}");
+        assert_eq!(summary["leftForNextRun"]["callsJoinCheck"], 1, "{mode:?}: {summary}");
+        assert_eq!(call_state(&app, call).await, owned("accepted", None), "{mode:?}: LiveKit's silence fails nothing");
+    }
+    // The claim was released: the next healthy run asks again and decides.
+    app.livekit.set_mode(Mode::Normal);
+    let summary = sweep(&app).await;
+    assert_eq!(summary["steps"]["callsLiveFromLiveKit"], 1, "{summary}");
+    assert_eq!(call_state(&app, call).await, owned("live", None));
+
+    // A call LiveKit never confirms is bounded: after call_max_seconds
+    // since the answer it fails without asking.
+    app.livekit.set_mode(Mode::Fail);
+    let (_, _, forever, _) = call_answered_ago(&app, "4 hours 1 second").await;
+    let summary = sweep(&app).await;
+    assert_eq!(summary["steps"]["callsJoinUnconfirmed"], 1, "{summary}");
+    assert_eq!(call_state(&app, forever).await, owned("failed", Some("join_timeout")));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_warnings_stop_at_the_first_livekit_failure() {
+    let app = app().await;
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(call(&app, "live", "live_at", "301 seconds").await.0);
+    }
+    app.livekit.set_mode(Mode::Fail);
+    let summary = sweep(&app).await;
+    assert_eq!(summary["steps"]["idleWarnings"], 0, "{summary}");
+    assert_eq!(summary["leftForNextRun"]["idleWarnings"], 3, "{summary}");
+    assert_eq!(summary["livekitErrors"], 1, "{summary}");
+    // One warning's attempts (RetrySchedule: 3), then nothing more this run.
+    assert_eq!(app.livekit.received_method("SendData").len(), 3);
+    assert_eq!(app.livekit.received().len(), 3, "no other LiveKit call after it failed to answer");
+    let owed: i64 = app.sql().await.query_one("SELECT count(*) FROM calls WHERE idle_warned_at IS NULL", &[]).await.unwrap().get(0);
+    assert_eq!(owed, 3, "every warning stays owed");
+    app.livekit.set_mode(Mode::Normal);
+    assert_eq!(sweep(&app).await["steps"]["idleWarnings"], 3);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_ends_by_its_deadline_and_overlapping_runs_skip() {
+    // One LiveKit attempt may take 15 s, three of them 45 s; the run has 4.
+    let app = App::start_with(&[("cron_secret", SECRET), ("livekit_timeout_seconds", "15"), ("sweep_deadline_seconds", "4")]).await;
+    let (_, _, answered, _) = call_answered_ago(&app, "31 seconds").await;
+    let (orphan, _) = session(&app, "live", None, "31 minutes").await;
+    call(&app, "live", "live_at", "301 seconds").await;
+    app.livekit.set_mode(Mode::Hang);
+    let began = std::time::Instant::now();
+    let first = tokio::spawn({
+        let url = app.host.url("/cleanup-orphans");
+        let client = app.host.client.clone();
+        async move { client.post(url).header("authorization", format!("Bearer {SECRET}")).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    });
+    // While the first run waits on LiveKit, it holds the lease.
+    let waiting = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.livekit.received_method("ListParticipants").is_empty() {
+        assert!(std::time::Instant::now() < waiting, "the first run never asked LiveKit");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let second = sweep(&app).await;
+    assert_eq!(second["skipped"], "another run holds the sweep lease", "{second}");
+    assert!(second["steps"].as_object().unwrap().is_empty(), "{second}");
+
+    let first = first.await.unwrap()["summary"].clone();
+    let elapsed = began.elapsed();
+    assert_eq!(first["deadlineReached"], true, "{first}");
+    assert!(elapsed < std::time::Duration::from_secs(12), "bounded by sweep_deadline_seconds, not LiveKit's timeouts: {elapsed:?}");
+    assert_eq!(app.livekit.received_method("ListParticipants").len(), 1);
+    for method in ["SendData", "ListRooms", "DeleteRoom"] {
+        assert!(app.livekit.received_method(method).is_empty(), "{method}: LiveKit asked once, then nothing more this run");
+    }
+    assert_eq!(call_state(&app, answered).await, owned("accepted", None));
+    assert_eq!(session_state(&app, orphan).await, owned("live", None));
+    // The lease is back: the next run works.
+    app.livekit.set_mode(Mode::Normal);
+    let third = sweep(&app).await;
+    assert!(third.get("skipped").is_none(), "{third}");
+    assert_eq!(third["steps"]["callsJoinTimeout"], 1, "{third}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_purges_old_rows_and_keeps_young_ones() {
+    use e2e::webhooks::{now, participant, track};
+    // The `log` provider: every ring and stop-ringing push is a push_log row.
+    let app = App::start_with(&[("cron_secret", SECRET), ("push_provider", "log")]).await;
+    let sql = app.sql().await;
+    let bearer = e2e::users::bearer;
+    // Two finished calls, each with its ring (push_log), its stop-ringing row
+    // (push_outbox), webhooks, presence and a track; and a busy attempt.
+    let mut finished = Vec::new();
+    for _ in 0..2 {
+        let (caller, callee, id, room) = call_answered_ago(&app, "1 second").await;
+        for (n, who) in [caller, callee].into_iter().enumerate() {
+            let joined = participant(&format!("EV_{}", Uuid::new_v4().simple()), "participant_joined", &room, &who.to_string(), now() - 2 + n as u64, None);
+            assert_eq!(app.webhook(&joined).await.status, 200);
+        }
+        let published = track(&format!("EV_{}", Uuid::new_v4().simple()), "track_published", &room, &caller.to_string(), "TR_a", "AUDIO", now());
+        assert_eq!(app.webhook(&published).await.status, 200);
+        let busy = app.post("/call-initiate", Some(&bearer(app.user("Can", None).await)), &serde_json::json!({ "calleeId": callee }).to_string()).await;
+        assert_eq!(busy.code(), "BUSY", "{:?}", busy.body);
+        let ended = app.post("/call-action", Some(&bearer(caller)), &serde_json::json!({ "callId": id, "action": "end" }).to_string()).await;
+        assert_eq!(ended.status, 200, "{:?}", ended.body);
+        finished.push((id, room, callee));
+    }
+    // A call still live whose presence rows are old: its room is open.
+    let (caller, callee, open_call, open_room) = call_answered_ago(&app, "1 second").await;
+    for who in [caller, callee] {
+        let joined = participant(&format!("EV_{}", Uuid::new_v4().simple()), "participant_joined", &open_room, &who.to_string(), now(), None);
+        app.webhook(&joined).await;
+    }
+    assert_eq!(call_state(&app, open_call).await.0, "live");
+    let wait = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sql.query_one("SELECT count(*) FROM push_outbox WHERE sent_at IS NULL", &[]).await.unwrap().get::<_, i64>(0) > 0 {
+        assert!(std::time::Instant::now() < wait, "stop-ringing rows never sent");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let before = retained(&sql).await;
+    assert_eq!(before, vec![8, 6, 2, 6, 3, 5, 2], "events, presence, tracks, pushes (ring and stop), stop rows, calls, busy");
+
+    // Back-date the first call's rows (and the open call's presence) past
+    // retention, the second call's to just inside it.
+    let (old, old_room, old_callee) = &finished[0];
+    let (young, young_room, _) = &finished[1];
+    for (room, event_age, call_age) in [(old_room, "8 days", "91 days"), (young_room, "6 days", "89 days")] {
+        sql.execute(&format!("UPDATE webhook_events SET received_at = now() - interval '{event_age}' WHERE room_name = $1"), &[room]).await.unwrap();
+        sql.execute(&format!("UPDATE room_participants SET updated_at = now() - interval '{event_age}' WHERE room_name = $1"), &[room]).await.unwrap();
+        sql.execute(&format!("UPDATE room_tracks SET event_at = now() - interval '{event_age}' WHERE room_name = $1"), &[room]).await.unwrap();
+        sql.execute(&format!("UPDATE push_log SET created_at = now() - interval '{event_age}' WHERE user_id = (SELECT callee_id FROM calls WHERE livekit_room_name = $1)"), &[room]).await.unwrap();
+        sql.execute(&format!("UPDATE push_outbox SET sent_at = now() - interval '{event_age}' WHERE call_id = (SELECT id FROM calls WHERE livekit_room_name = $1)"), &[room]).await.unwrap();
+        sql.execute(&format!("UPDATE calls SET ended_at = now() - interval '{call_age}' WHERE livekit_room_name = $1"), &[room]).await.unwrap();
+    }
+    sql.execute("UPDATE calls SET ended_at = now() - interval '91 days' WHERE status = 'busy' AND callee_id = $1", &[old_callee]).await.unwrap();
+    sql.execute("UPDATE room_participants SET updated_at = now() - interval '8 days' WHERE room_name = $1", &[&open_room]).await.unwrap();
+
+    let summary = sweep(&app).await;
+    let steps = &summary["steps"];
+    assert_eq!(steps["webhookEventsPurged"], 3, "{summary}");
+    assert_eq!(steps["roomParticipantsPurged"], 2, "{summary}");
+    assert_eq!(steps["roomTracksPurged"], 1, "{summary}");
+    assert_eq!(steps["pushLogPurged"], 2, "{summary}");
+    assert_eq!(steps["pushOutboxPurged"], 1, "{summary}");
+    assert_eq!(steps["callsPurged"], 2, "{summary}");
+    assert_eq!(retained(&sql).await, vec![5, 4, 1, 4, 2, 3, 1]);
+    let gone: i64 = sql.query_one("SELECT count(*) FROM calls WHERE id = $1", &[old]).await.unwrap().get(0);
+    let kept: i64 = sql.query_one("SELECT count(*) FROM calls WHERE id = $1", &[young]).await.unwrap().get(0);
+    assert_eq!((gone, kept), (0, 1));
+    let open_presence: i64 = sql.query_one("SELECT count(*) FROM room_participants WHERE room_name = $1", &[&open_room]).await.unwrap().get(0);
+    assert_eq!(open_presence, 2, "a live call's presence is kept, however old");
+    assert_eq!(sweep(&app).await["steps"]["callsPurged"], 0, "nothing left to purge");
+    app.stop().await;
+}
+
+/// Rows in webhook_events, room_participants, room_tracks, push_log,
+/// push_outbox, calls, and busy calls.
+async fn retained(sql: &tokio_postgres::Client) -> Vec<i64> {
+    let row = sql
+        .query_one(
+            "SELECT (SELECT count(*) FROM webhook_events), (SELECT count(*) FROM room_participants), (SELECT count(*) FROM room_tracks),
+                    (SELECT count(*) FROM push_log), (SELECT count(*) FROM push_outbox), (SELECT count(*) FROM calls),
+                    (SELECT count(*) FROM calls WHERE status = 'busy')",
+            &[],
+        )
+        .await
+        .unwrap();
+    (0..7).map(|i| row.get::<_, i64>(i)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_purge_walks_an_index() {
+    let db = e2e::db::TestDb::migrated().await.unwrap();
+    let sql = db.client().await.unwrap();
+    // Seq scans off: the planner still picks one when no index fits, so a
+    // plan without "Seq Scan" proves an index serves every part of the purge.
+    sql.batch_execute("SET enable_seqscan = off").await.unwrap();
+    for (n, purge) in domain::retention::purges().into_iter().enumerate() {
+        sql.batch_execute(&format!("PREPARE purge_{n}(double precision, bigint) AS {}", purge.statement)).await.unwrap();
+        let plan: Vec<String> = sql
+            .query(&format!("EXPLAIN EXECUTE purge_{n}(604800, 500)"), &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<_, String>(0))
+            .collect();
+        let plan = plan.join("\n");
+        assert!(!plan.contains("Seq Scan"), "{}: {plan}", purge.table);
+        assert!(plan.contains("Index Scan using") || plan.contains("Index Only Scan"), "{}: {plan}", purge.table);
+    }
 }

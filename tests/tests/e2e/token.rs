@@ -99,6 +99,7 @@ async fn host_and_viewers_get_the_right_grants() {
     assert_eq!(claims.video.room, room);
     assert!(claims.video.room_join && claims.video.can_publish && claims.video.can_subscribe && claims.video.can_publish_data);
     assert_eq!(claims.metadata, r#"{"role":"host"}"#);
+    assert!(!claims.video.hidden, "the viewers see the host");
     assert_eq!(answer.body["wsUrl"], LIVEKIT_WS_URL);
     assert_eq!(answer.body["roomName"], room.as_str());
     assert_eq!(answer.body["identity"], host.to_string());
@@ -112,6 +113,7 @@ async fn host_and_viewers_get_the_right_grants() {
     assert_eq!(claims.name, viewer.to_string(), "no users row: the id is the name");
     assert!(claims.video.room_join && !claims.video.can_publish && !claims.video.can_publish_data && claims.video.can_subscribe);
     assert_eq!(claims.metadata, r#"{"role":"viewer"}"#);
+    assert!(claims.video.hidden, "a viewer is hidden: no viewer learns another's id or name");
 
     // Viewers may wait through a host disconnection.
     for status in ["host_disconnected", "paused"] {
@@ -172,11 +174,13 @@ async fn call_tokens_only_for_the_parties_in_joinable_states() {
     assert_eq!(claims.video.room, room);
     assert_eq!(claims.video.can_publish_sources, vec!["microphone".to_owned()]);
     assert_eq!(claims.metadata, r#"{"role":"callee"}"#);
+    assert!(!claims.video.hidden, "call parties see each other");
     // One active call per user: each active call below has its own pair.
     let (video_caller, video_callee) = (new_user(), new_user());
     let (video, _) = call(&app, video_caller, video_callee, "video", "live").await;
     let claims = verify(&ask(&app, video_caller, serde_json::json!({ "callId": video })).await);
     assert_eq!(claims.video.can_publish_sources, vec!["camera".to_owned(), "microphone".to_owned()]);
+    assert!(!claims.video.hidden);
 
     let body = |id: Uuid| serde_json::json!({ "callId": id }).to_string();
     assert_error(&app, Some(&bearer(new_user())), &body(audio), 403, "FORBIDDEN").await;

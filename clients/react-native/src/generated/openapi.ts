@@ -848,6 +848,10 @@ export interface operations {
                                 [key: string]: number;
                             };
                             durationMs?: number;
+                            /** @description The run met `sweep_deadline_seconds`; the rest waits for the next run. */
+                            deadlineReached?: boolean;
+                            /** @description Present when the run did nothing because another run holds the sweep's lease. */
+                            skipped?: string;
                         };
                     };
                 };

@@ -60,10 +60,6 @@ pub async fn send_pending(connection: &Connection, call_id: Option<Uuid>, limit:
         Ok(settings) => settings,
         Err(reason) => return Err(Failure::internal(format!("stop ringing: {reason}"))),
     };
-    if call_id.is_none() {
-        // The sweep keeps a week of sent rows, for support questions.
-        db::execute(connection, "DELETE FROM push_outbox WHERE sent_at < now() - interval '7 days'", vec![]).await?;
-    }
     let lease_seconds = settings.timeout.as_secs_f64() + 5.0;
     let claimed = db::query(
         connection,
