@@ -28,7 +28,8 @@ pub fn effective_variables(manifest: &str, env: impl Fn(&str) -> Option<String>)
 
 /// `Err` with one sentence naming the first pair that disagrees:
 /// `database_url`'s host:port and `database_host`; with a `sentry_dsn`, its
-/// host and `sentry_origin` (which may start with a `*.` wildcard). Push has
+/// host and `sentry_origin` (which may start with a `*.` wildcard); with an
+/// `auth_jwks_url`, its origin and `auth_jwks_origin` (likewise). Push has
 /// no pair (spin.toml derives `push_url` from `push_origin`), but with
 /// `push_provider` `expo`, `push_origin` must be scheme://host[:port].
 pub fn check_pairs(variables: &BTreeMap<String, String>) -> Result<(), String> {
@@ -71,6 +72,19 @@ pub fn check_pairs(variables: &BTreeMap<String, String>) -> Result<(), String> {
             ));
         }
     }
+    if let Some(url) = get("auth_jwks_url") {
+        let target = Origin::parse(url).filter(|target| matches!(target.scheme.as_str(), "http" | "https"));
+        let target = target.ok_or_else(|| format!("auth_jwks_url {url:?} is not an http(s) URL"))?;
+        let origin = get("auth_jwks_origin").unwrap_or("");
+        let allowed = Origin::parse(origin).ok_or_else(|| format!("auth_jwks_origin {origin:?} is not scheme://host[:port]"))?;
+        if !allowed.admits(&target) {
+            return Err(format!(
+                "auth_jwks_url points at {} but auth_jwks_origin is {origin:?}: set SPIN_VARIABLE_AUTH_JWKS_ORIGIN={}, or every token signed with the URL's keys will be refused with 500 INTERNAL_ERROR",
+                target.text(),
+                target.text()
+            ));
+        }
+    }
     if let (Some(dsn), Some(origin)) = (get("sentry_dsn"), get("sentry_origin")) {
         let target = Origin::parse(dsn).ok_or_else(|| "sentry_dsn is not a DSN".to_owned())?;
         let allowed = Origin::parse(origin).ok_or_else(|| format!("sentry_origin {origin:?} is not scheme://host[:port]"))?;
@@ -85,9 +99,9 @@ pub fn check_pairs(variables: &BTreeMap<String, String>) -> Result<(), String> {
     Ok(())
 }
 
-/// A warning when neither `auth_jwt_secret` nor `auth_jwks` is set, or when
-/// `auth_jwt_secret` is shorter than HS256's 32 bytes: every authenticated
-/// route then answers 500 INTERNAL_ERROR.
+/// A warning when none of `auth_jwt_secret`, `auth_jwks` and `auth_jwks_url`
+/// is set, or when `auth_jwt_secret` is shorter than HS256's 32 bytes: every
+/// authenticated route then answers 500 INTERNAL_ERROR.
 pub fn auth_warning(variables: &BTreeMap<String, String>) -> Option<&'static str> {
     let value = |name: &str| variables.get(name).map(|value| value.trim()).filter(|value| !value.is_empty());
     if value("auth_jwt_secret").is_some_and(|secret| secret.len() < domain::auth::MIN_HS256_SECRET_BYTES) {
@@ -95,8 +109,8 @@ pub fn auth_warning(variables: &BTreeMap<String, String>) -> Option<&'static str
             "SPIN_VARIABLE_AUTH_JWT_SECRET is shorter than 32 bytes (HS256 needs at least 256 bits, RFC 7518): every authenticated route will answer 500 INTERNAL_ERROR",
         );
     }
-    (value("auth_jwt_secret").is_none() && value("auth_jwks").is_none()).then_some(
-        "neither SPIN_VARIABLE_AUTH_JWT_SECRET nor SPIN_VARIABLE_AUTH_JWKS is set: every authenticated route will answer 500 INTERNAL_ERROR",
+    (value("auth_jwt_secret").is_none() && value("auth_jwks").is_none() && value("auth_jwks_url").is_none()).then_some(
+        "none of SPIN_VARIABLE_AUTH_JWT_SECRET, SPIN_VARIABLE_AUTH_JWKS and SPIN_VARIABLE_AUTH_JWKS_URL is set: every authenticated route will answer 500 INTERNAL_ERROR",
     )
 }
 
@@ -231,6 +245,22 @@ mod tests {
     }
 
     #[test]
+    fn auth_jwks_url_pairs() {
+        let supabase = ("auth_jwks_origin", "https://*.supabase.co");
+        check(&[("auth_jwks_url", "https://abcdefgh.supabase.co/auth/v1/.well-known/jwks.json"), supabase], Ok(()));
+        check(&[("auth_jwks_url", ""), supabase], Ok(()));
+        check(&[("auth_jwks_url", "http://127.0.0.1:9000/jwks.json"), ("auth_jwks_origin", "http://127.0.0.1:9000")], Ok(()));
+        check(
+            &[("auth_jwks_url", "https://auth.example.com/.well-known/jwks.json"), supabase],
+            Err("SPIN_VARIABLE_AUTH_JWKS_ORIGIN=https://auth.example.com"),
+        );
+        check(&[("auth_jwks_url", "http://abcdefgh.supabase.co/jwks.json"), supabase], Err("auth_jwks_origin"));
+        check(&[("auth_jwks_url", "https://supabase.co/jwks.json"), supabase], Err("auth_jwks_origin"));
+        check(&[("auth_jwks_url", "abcdefgh.supabase.co/jwks.json"), supabase], Err("not an http(s) URL"));
+        check(&[("auth_jwks_url", "https://abcdefgh.supabase.co/jwks.json"), ("auth_jwks_origin", "")], Err("auth_jwks_origin"));
+    }
+
+    #[test]
     fn auth_needs_a_secret_or_keys() {
         assert!(auth_warning(&variables(&[])).is_some());
         assert!(auth_warning(&variables(&[("auth_jwt_secret", " ")])).is_some());
@@ -238,6 +268,7 @@ mod tests {
         assert!(auth_warning(&variables(&[("auth_jwt_secret", &"s".repeat(32))])).is_none());
         assert!(auth_warning(&variables(&[("auth_jwt_secret", crate::users::AUTH_SECRET)])).is_none());
         assert!(auth_warning(&variables(&[("auth_jwks", r#"{"keys":[]}"#)])).is_none());
+        assert!(auth_warning(&variables(&[("auth_jwks_url", "https://p.supabase.co/auth/v1/.well-known/jwks.json")])).is_none());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod config_check;
 pub mod db;
 pub mod fake_apns;
 pub mod fake_fcm;
+pub mod fake_jwks;
 pub mod fake_jwt;
 pub mod fake_livekit;
 pub mod fake_push;

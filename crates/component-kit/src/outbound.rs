@@ -6,7 +6,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
-use spin_sdk::http::Request;
+use spin_sdk::http::{EmptyBody, Request};
 
 /// Why a POST has no answer.
 #[derive(Debug)]
@@ -36,6 +36,21 @@ pub async fn post(url: &str, headers: &[(&str, &str)], body: Vec<u8>, timeout: D
         builder = builder.header(*name, *value);
     }
     let outgoing = builder.body(Full::new(bytes::Bytes::from(body))).map_err(|e| Unanswered::Failed(format!("cannot build the request: {e}")))?;
+    exchange(outgoing, timeout, max_answer_bytes).await
+}
+
+/// GETs `url` with `headers`, as [`post`] does.
+pub async fn get(url: &str, headers: &[(&str, &str)], timeout: Duration, max_answer_bytes: usize) -> Result<(u16, Vec<u8>), Unanswered> {
+    let mut builder = Request::get(url);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let outgoing = builder.body(EmptyBody::new()).map_err(|e| Unanswered::Failed(format!("cannot build the request: {e}")))?;
+    exchange(outgoing, timeout, max_answer_bytes).await
+}
+
+/// Sends `outgoing` and reads at most `max_answer_bytes` of its answer within `timeout`.
+async fn exchange(outgoing: impl spin_sdk::http::IntoRequest, timeout: Duration, max_answer_bytes: usize) -> Result<(u16, Vec<u8>), Unanswered> {
     let exchange = async {
         let response = spin_sdk::http::send(outgoing).await.map_err(|error| match error {
             spin_sdk::wasip3::http::types::ErrorCode::HttpRequestDenied => Unanswered::Denied,

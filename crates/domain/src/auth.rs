@@ -50,15 +50,22 @@ pub const CLOCK_LEEWAY_SECONDS: u64 = 60;
 /// only with a secret, ES256 and RS256 only with a JWKS key of that type.
 /// `Debug` prints no secret.
 pub struct AuthConfig {
-    // Invariant: at least one of `hs256_key`, `es256_keys` and `rs256_keys` is
-    // non-empty (checked in `new`).
+    // Invariant: `hs256_key` is set or `jwks_keys` is not empty, unless the
+    // keys also come from a URL (checked in `new`, relaxed by `with_key_url`).
     hs256_key: Option<HS256Key>,
+    /// The keys of `auth_jwks`.
+    jwks_keys: KeySet,
+    audience: String,
+    issuer: Option<String>,
+}
+
+/// The usable ES256 and RS256 keys of one JWKS document, with their `kid`s:
+/// `auth_jwks`'s, or the set fetched from `auth_jwks_url`.
+pub struct KeySet {
     es256_keys: Vec<KeyWithId<ES256PublicKey>>,
     rs256_keys: Vec<KeyWithId<RS256PublicKey>>,
     /// JWKS entries that were not usable and so were left out; shown by `Debug`.
     skipped_jwks_keys: usize,
-    audience: String,
-    issuer: Option<String>,
 }
 
 /// Why the auth variables cannot be turned into an [`AuthConfig`].
@@ -232,35 +239,40 @@ impl AuthConfig {
         audience: &str,
         issuer: Option<&str>,
     ) -> Result<Self, AuthConfigError> {
+        let config = Self::with_key_url(hs256_secret, jwks_json, audience, issuer)?;
+        if config.hs256_key.is_none() && config.jwks_keys.is_empty() {
+            return Err(AuthConfigError::NoKeys);
+        }
+        Ok(config)
+    }
+
+    /// As [`AuthConfig::new`] for a setup that also takes keys from
+    /// `auth_jwks_url`: with no secret and no `auth_jwks` key this is not an
+    /// error, since the URL's set is passed to
+    /// [`AuthConfig::verify_bearer_with`].
+    ///
+    /// # Errors
+    ///
+    /// [`AuthConfigError::Jwks`] when `jwks_json` is malformed,
+    /// [`AuthConfigError::WeakSecret`] for an HS256 secret under 32 bytes.
+    pub fn with_key_url(
+        hs256_secret: Option<&str>,
+        jwks_json: Option<&str>,
+        audience: &str,
+        issuer: Option<&str>,
+    ) -> Result<Self, AuthConfigError> {
         let hs256_key = match non_blank(hs256_secret) {
             Some(secret) if secret.len() < MIN_HS256_SECRET_BYTES => return Err(AuthConfigError::WeakSecret),
             Some(secret) => Some(HS256Key::from_bytes(secret.as_bytes())),
             None => None,
         };
-
-        let mut es256_keys = Vec::new();
-        let mut rs256_keys = Vec::new();
-        let mut skipped_jwks_keys = 0;
-        if let Some(jwks_json) = non_blank(jwks_json) {
-            let document: JwksDocument = serde_json::from_str(jwks_json)
-                .map_err(|error| AuthConfigError::Jwks(error.to_string()))?;
-            for entry in document.keys {
-                match usable_jwk(entry) {
-                    Some(UsableJwk::Es256(key)) => es256_keys.push(key),
-                    Some(UsableJwk::Rs256(key)) => rs256_keys.push(*key),
-                    None => skipped_jwks_keys += 1,
-                }
-            }
-        }
-
-        if hs256_key.is_none() && es256_keys.is_empty() && rs256_keys.is_empty() {
-            return Err(AuthConfigError::NoKeys);
-        }
+        let jwks_keys = match non_blank(jwks_json) {
+            Some(jwks_json) => KeySet::parse(jwks_json)?,
+            None => KeySet::empty(),
+        };
         Ok(Self {
             hs256_key,
-            es256_keys,
-            rs256_keys,
-            skipped_jwks_keys,
+            jwks_keys,
             audience: non_blank(Some(audience))
                 .unwrap_or(DEFAULT_AUDIENCE)
                 .to_owned(),
@@ -284,8 +296,24 @@ impl AuthConfig {
         authorization: Option<&str>,
         now_unix_seconds: u64,
     ) -> Result<VerifiedUser, AuthError> {
+        self.verify_bearer_with(None, authorization, now_unix_seconds)
+    }
+
+    /// [`AuthConfig::verify_bearer`] with the keys of `fetched` (the set
+    /// fetched from `auth_jwks_url`) accepted beside the configured ones.
+    ///
+    /// # Errors
+    ///
+    /// As [`AuthConfig::verify_bearer`]; [`AuthError::wants_fresh_keys`]
+    /// says whether a fresher `fetched` might change the verdict.
+    pub fn verify_bearer_with(
+        &self,
+        fetched: Option<&KeySet>,
+        authorization: Option<&str>,
+        now_unix_seconds: u64,
+    ) -> Result<VerifiedUser, AuthError> {
         let token = bearer_token(authorization)?;
-        self.verify_token(token, now_unix_seconds)
+        self.verify_token_with(fetched, token, now_unix_seconds)
     }
 
     /// Verifies a bare JWT and returns its user (`sub`) with the display name
@@ -305,6 +333,18 @@ impl AuthConfig {
     /// (for example a `crit` header, or a clock outside 1970-2106).
     pub fn verify_token(
         &self,
+        token: &str,
+        now_unix_seconds: u64,
+    ) -> Result<VerifiedUser, AuthError> {
+        self.verify_token_with(None, token, now_unix_seconds)
+    }
+
+    /// [`AuthConfig::verify_token`] with the keys of `fetched` accepted
+    /// beside the configured ones; a `kid` found in both uses the
+    /// configured key.
+    pub fn verify_token_with(
+        &self,
+        fetched: Option<&KeySet>,
         token: &str,
         now_unix_seconds: u64,
     ) -> Result<VerifiedUser, AuthError> {
@@ -328,10 +368,24 @@ impl AuthConfig {
                     .ok_or_else(|| algorithm_not_allowed("HS256"))?;
                 key.verify_token(token, Some(options))
             }
-            "ES256" => select_key(&self.es256_keys, "ES256", metadata.key_id())?
-                .verify_token(token, Some(options)),
-            "RS256" => select_key(&self.rs256_keys, "RS256", metadata.key_id())?
-                .verify_token(token, Some(options)),
+            "ES256" => select_key(
+                [
+                    &self.jwks_keys.es256_keys,
+                    fetched.map_or(&[][..], |set| &set.es256_keys),
+                ],
+                "ES256",
+                metadata.key_id(),
+            )?
+            .verify_token(token, Some(options)),
+            "RS256" => select_key(
+                [
+                    &self.jwks_keys.rs256_keys,
+                    fetched.map_or(&[][..], |set| &set.rs256_keys),
+                ],
+                "RS256",
+                metadata.key_id(),
+            )?
+            .verify_token(token, Some(options)),
             other => return Err(algorithm_not_allowed(other)),
         };
         let claims = verified.map_err(auth_error_from_library)?;
@@ -373,12 +427,72 @@ impl fmt::Debug for AuthConfig {
                 "hs256_secret",
                 &self.hs256_key.as_ref().map(|_| "[redacted]"),
             )
-            .field("es256_kids", &kids(&self.es256_keys))
-            .field("rs256_kids", &kids(&self.rs256_keys))
-            .field("skipped_jwks_keys", &self.skipped_jwks_keys)
+            .field("es256_kids", &kids(&self.jwks_keys.es256_keys))
+            .field("rs256_kids", &kids(&self.jwks_keys.rs256_keys))
+            .field("skipped_jwks_keys", &self.jwks_keys.skipped_jwks_keys)
             .field("audience", &self.audience)
             .field("issuer", &self.issuer)
             .finish()
+    }
+}
+
+impl KeySet {
+    /// No keys.
+    pub fn empty() -> Self {
+        Self {
+            es256_keys: Vec::new(),
+            rs256_keys: Vec::new(),
+            skipped_jwks_keys: 0,
+        }
+    }
+
+    /// The usable keys of a JWKS document `{"keys": [...]}`, chosen as
+    /// [`AuthConfig::new`] describes; unusable entries are skipped.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthConfigError::Jwks`] when `jwks_json` is not a JSON object with a
+    /// `keys` array of objects.
+    pub fn parse(jwks_json: &str) -> Result<Self, AuthConfigError> {
+        let document: JwksDocument = serde_json::from_str(jwks_json)
+            .map_err(|error| AuthConfigError::Jwks(error.to_string()))?;
+        let mut set = Self::empty();
+        for entry in document.keys {
+            match usable_jwk(entry) {
+                Some(UsableJwk::Es256(key)) => set.es256_keys.push(key),
+                Some(UsableJwk::Rs256(key)) => set.rs256_keys.push(*key),
+                None => set.skipped_jwks_keys += 1,
+            }
+        }
+        Ok(set)
+    }
+
+    /// Whether no usable key is left.
+    pub fn is_empty(&self) -> bool {
+        self.es256_keys.is_empty() && self.rs256_keys.is_empty()
+    }
+}
+
+impl fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySet")
+            .field("es256_kids", &kids(&self.es256_keys))
+            .field("rs256_kids", &kids(&self.rs256_keys))
+            .field("skipped_jwks_keys", &self.skipped_jwks_keys)
+            .finish()
+    }
+}
+
+impl AuthError {
+    /// Whether a fresher key set might verify the token: it names an ES256
+    /// or RS256 key that no set at hand has (`UnknownKey`, or no key of its
+    /// algorithm at all). Every other refusal stands whatever the keys.
+    pub fn wants_fresh_keys(&self) -> bool {
+        match self {
+            AuthError::UnknownKey => true,
+            AuthError::AlgorithmNotAllowed(algorithm) => algorithm == "ES256" || algorithm == "RS256",
+            _ => false,
+        }
     }
 }
 
@@ -507,20 +621,23 @@ fn algorithm_not_allowed(algorithm: &str) -> AuthError {
     AuthError::AlgorithmNotAllowed(algorithm.chars().take(MAX_LOGGED_ALGORITHM_CHARS).collect())
 }
 
-/// Picks the key named by the token's `kid`; a token without `kid` may use
-/// the only key of its algorithm.
+/// Picks the key named by the token's `kid`, from the first list that has
+/// it; a token without `kid` may use the only key of its algorithm.
 fn select_key<'a, K>(
-    keys: &'a [KeyWithId<K>],
+    lists: [&'a [KeyWithId<K>]; 2],
     algorithm: &str,
     kid: Option<&str>,
 ) -> Result<&'a K, AuthError> {
-    if keys.is_empty() {
+    if lists.iter().all(|list| list.is_empty()) {
         return Err(algorithm_not_allowed(algorithm));
     }
+    let mut keys = lists.into_iter().flatten();
     let selected = match kid {
-        Some(kid) => keys.iter().find(|key| key.kid.as_deref() == Some(kid)),
-        None if keys.len() == 1 => keys.first(),
-        None => None,
+        Some(kid) => keys.find(|key| key.kid.as_deref() == Some(kid)),
+        None => match (keys.next(), keys.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        },
     };
     selected.map(|key| &key.key).ok_or(AuthError::UnknownKey)
 }
@@ -1142,6 +1259,60 @@ mod tests {
         check("okp", json!({ "kty": "OKP", "crv": "Ed25519", "x": b64([1; 32]) }), false);
         check("no kty", with(&ec, "kty", Value::Null), false);
         check("empty object", json!({}), false);
+    }
+
+    // One case per line reads as a table; rustfmt would split each over five.
+    #[rustfmt::skip]
+    #[test]
+    fn accepts_fetched_keys_beside_configured_ones() {
+        let fx = &*FIXTURE;
+        let fetched = KeySet::parse(&jwks(&[ec_jwk(&fx.ec_second, Some("ec-2")), rsa_jwk(&fx.rsa, "rsa-1")])).unwrap();
+        let url_only = AuthConfig::with_key_url(None, None, "", Some(ISSUER)).unwrap();
+        let secret_and_url = AuthConfig::with_key_url(Some(SECRET), None, "", Some(ISSUER)).unwrap();
+        let pasted_ec1 = AuthConfig::with_key_url(None, Some(&jwks(&[ec_jwk(&fx.ec, Some("ec-1"))])), "", Some(ISSUER)).unwrap();
+        let stranger_as_ec2 = ES256KeyPair::from_bytes(&fx.ec_stranger.to_bytes()).unwrap().with_key_id("ec-2");
+        let check = |name: &str, config: &AuthConfig, fetched: Option<&KeySet>, token: &str, expected: Result<VerifiedUser, AuthError>| {
+            assert_eq!(config.verify_bearer_with(fetched, bearer(token).as_deref(), NOW), expected, "case: {name}");
+        };
+        let ec2 = es256(&fx.ec_second, supabase_claims());
+        let ec1 = es256(&fx.ec, supabase_claims());
+        check("fetched es256", &url_only, Some(&fetched), &ec2, Ok(user()));
+        check("fetched rs256", &url_only, Some(&fetched), &rs256(&fx.rsa, supabase_claims()), Ok(user()));
+        check("no set fetched yet", &url_only, None, &ec2, Err(AuthError::AlgorithmNotAllowed("ES256".into())));
+        check("kid not in the fetched set", &url_only, Some(&fetched), &ec1, Err(AuthError::UnknownKey));
+        check("pasted key beside a fetched set", &pasted_ec1, Some(&fetched), &ec1, Ok(user()));
+        check("fetched key beside a pasted set", &pasted_ec1, Some(&fetched), &ec2, Ok(user()));
+        check("secret beside a fetched set", &secret_and_url, Some(&fetched), &hs256(supabase_claims()), Ok(user()));
+        check("wrong key under a fetched kid", &url_only, Some(&fetched), &es256(&stranger_as_ec2, supabase_claims()), Err(AuthError::BadSignature));
+        check("expired with a fetched key", &url_only, Some(&fetched), &es256(&fx.ec_second, claims_with(json!({ "exp": NOW - 3600 }))), Err(AuthError::Expired));
+        assert!(AuthConfig::new(None, None, "", None).is_err(), "without a URL, no key is an error");
+        assert!(matches!(AuthConfig::with_key_url(None, Some("{keys"), "", None), Err(AuthConfigError::Jwks(_))));
+    }
+
+    #[test]
+    fn only_a_missing_asymmetric_key_wants_fresh_keys() {
+        let wants = |error: AuthError| error.wants_fresh_keys();
+        assert!(wants(AuthError::UnknownKey));
+        assert!(wants(AuthError::AlgorithmNotAllowed("ES256".into())));
+        assert!(wants(AuthError::AlgorithmNotAllowed("RS256".into())));
+        assert!(!wants(AuthError::AlgorithmNotAllowed("HS256".into())));
+        assert!(!wants(AuthError::AlgorithmNotAllowed("none".into())));
+        assert!(!wants(AuthError::BadSignature));
+        assert!(!wants(AuthError::Expired));
+        assert!(!wants(AuthError::Malformed));
+    }
+
+    #[test]
+    fn a_key_set_parses_as_auth_jwks_does() {
+        let fx = &*FIXTURE;
+        let set = KeySet::parse(&fx.jwks_json).unwrap();
+        assert!(!set.is_empty());
+        let debug = format!("{set:?}");
+        assert!(debug.contains("ec-1") && debug.contains("ec-2") && debug.contains("rsa-1"), "{debug}");
+        assert!(KeySet::parse(r#"{"keys": []}"#).unwrap().is_empty());
+        assert!(KeySet::parse(r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#).unwrap().is_empty());
+        assert!(KeySet::parse("[]").is_err());
+        assert!(KeySet::empty().is_empty());
     }
 
     #[test]

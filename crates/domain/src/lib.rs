@@ -17,6 +17,7 @@ pub mod errors;
 pub mod fcm;
 pub mod hs256;
 pub mod ids;
+pub mod jwks_url;
 pub mod livekit_token;
 pub mod presence;
 pub mod push;

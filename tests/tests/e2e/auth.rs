@@ -141,3 +141,157 @@ async fn an_hs256_secret_under_32_bytes_is_refused() {
     }
     app.stop().await;
 }
+
+/// Keys by URL (`auth_jwks_url`): the set the auth provider publishes is
+/// fetched, shared through `auth_jwks_cache`, and fetched again for an
+/// unknown `kid` at most once a minute; the fetch time is back-dated rather
+/// than waited for.
+mod keys_by_url {
+    use e2e::app::{Answer, App};
+    use e2e::fake_jwks::{FakeJwks, SigningKey};
+    use e2e::users::{bearer, new_user};
+    use serde_json::json;
+
+    async fn token_request(app: &App, authorization: &str) -> Answer {
+        let body = json!({ "sessionId": uuid::Uuid::new_v4() }).to_string();
+        app.post("/get-livekit-token", Some(authorization), &body).await
+    }
+
+    /// Past the once-a-minute rule, as if the last fetch were two minutes old.
+    async fn back_date_the_fetch(app: &App) {
+        let moved = app
+            .sql()
+            .await
+            .execute("UPDATE auth_jwks_cache SET attempted_at = attempted_at - interval '2 minutes'", &[])
+            .await
+            .unwrap();
+        assert_eq!(moved, 1, "one shared row");
+    }
+
+    async fn shared_row(app: &App) -> (i64, Option<String>, Option<String>) {
+        let row = app.sql().await.query_one("SELECT version, jwks, last_failure FROM auth_jwks_cache", &[]).await.unwrap();
+        (row.get(0), row.get(1), row.get(2))
+    }
+
+    fn assert_admitted(answer: &Answer, what: &str) {
+        assert_eq!(answer.code(), "SESSION_NOT_FOUND", "{what} passes auth: {:?}", answer.body);
+    }
+
+    fn assert_refused(answer: &Answer, what: &str) {
+        assert_eq!((answer.status, answer.code()), (401, "UNAUTHORIZED"), "{what}: {:?}", answer.body);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rotated_key_is_admitted_without_a_restart() {
+        let key_a = SigningKey::generate("key-a");
+        let key_b = SigningKey::generate("key-b");
+        let jwks = FakeJwks::start(&[&key_a]).await;
+        let app = App::start_with(&[("auth_jwks_url", &jwks.url), ("auth_jwks_origin", &jwks.origin)]).await;
+        let user = new_user();
+
+        assert_admitted(&token_request(&app, &key_a.bearer(user)).await, "key A");
+        assert_eq!(jwks.requests(), 1, "the first token fetched the set");
+        assert_admitted(&token_request(&app, &key_a.bearer(user)).await, "key A again");
+        assert_admitted(&token_request(&app, &bearer(user)).await, "the HS256 secret beside the URL");
+        assert_eq!(jwks.requests(), 1, "a known kid and the secret fetch nothing");
+
+        // The URL failing in every way keeps the last good set.
+        for (status, body, fetches) in [(503, "upstream down", 2), (200, "<html>", 1), (200, r#"{"keys": []}"#, 1), (404, "{}", 1)] {
+            back_date_the_fetch(&app).await;
+            jwks.answer_with(status, body);
+            let before = jwks.requests();
+            assert_refused(&token_request(&app, &SigningKey::generate("key-x").bearer(user)).await, "an unknown kid while the URL fails");
+            assert_eq!(jwks.requests() - before, fetches, "{status} {body}: one refetch (a 503 retried once)");
+            assert_admitted(&token_request(&app, &key_a.bearer(user)).await, "key A while the URL fails");
+            let (version, document, failure) = shared_row(&app).await;
+            assert_eq!(version, 1, "{status} {body}: the good set stays");
+            assert!(document.is_some_and(|document| document.contains("key-a")));
+            let expected = if status == 503 { "unreachable" } else { "misconfigured" };
+            assert_eq!(failure.as_deref(), Some(expected), "{status} {body}");
+        }
+
+        // Rotation: the provider now signs with key B only.
+        jwks.publish(&[&key_b]);
+        back_date_the_fetch(&app).await;
+        let before = jwks.requests();
+        assert_admitted(&token_request(&app, &key_b.bearer(user)).await, "key B right after the rotation");
+        assert_eq!(jwks.requests() - before, 1, "the new kid fetched the set once");
+        let (version, document, failure) = shared_row(&app).await;
+        assert_eq!((version, failure), (2, None));
+        assert!(document.is_some_and(|document| document.contains("key-b") && !document.contains("key-a")));
+        assert_admitted(&token_request(&app, &key_b.bearer(user)).await, "key B again");
+
+        // Another unknown kid within the minute: refused without a fetch.
+        assert_refused(&token_request(&app, &SigningKey::generate("key-c").bearer(user)).await, "an unknown kid within the minute");
+        assert_refused(&token_request(&app, &SigningKey::generate("key-d").bearer(user)).await, "another one");
+        assert_eq!(jwks.requests() - before, 1, "no fetch within a minute of the last");
+        app.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_good_set_ever_is_500_or_503_never_401() {
+        use devhost::runtime::{GuestOutput, MemoryOutputPipe};
+        let key_a = SigningKey::generate("key-a");
+        let jwks = FakeJwks::start(&[&key_a]).await;
+        jwks.answer_with(404, r#"{"message": "no such project"}"#);
+        let logs = MemoryOutputPipe::new(16 << 20);
+        let captured = logs.clone();
+        let on_our_host = !e2e::host::skipped_on_spin("reads the guest's stderr, which only our host captures in-process");
+        let app = App::start_adjusting(&[("auth_jwks_url", &jwks.url), ("auth_jwks_origin", &jwks.origin)], move |options| {
+            options.runtime.guest_output = GuestOutput::CaptureStderr(captured);
+        })
+        .await;
+        let user = new_user();
+
+        // A wrong URL is a misconfiguration: 500, not retried, remembered for the minute.
+        for attempt in ["first", "within the minute"] {
+            let answer = token_request(&app, &key_a.bearer(user)).await;
+            assert_eq!((answer.status, answer.code()), (500, "INTERNAL_ERROR"), "{attempt}: {:?}", answer.body);
+        }
+        assert_eq!(jwks.requests(), 1);
+        assert_admitted(&token_request(&app, &bearer(user)).await, "the HS256 secret needs no URL");
+
+        // An outage: 503 after one retry.
+        back_date_the_fetch(&app).await;
+        jwks.answer_with(502, "bad gateway");
+        let answer = token_request(&app, &key_a.bearer(user)).await;
+        assert_eq!((answer.status, answer.code()), (503, "SERVICE_UNAVAILABLE"), "{:?}", answer.body);
+        assert_eq!(jwks.requests(), 3);
+        let (version, document, failure) = shared_row(&app).await;
+        assert_eq!((version, document, failure.as_deref()), (0, None, Some("unreachable")));
+
+        // The URL recovers: admitted at the next fetch.
+        back_date_the_fetch(&app).await;
+        jwks.publish(&[&key_a]);
+        assert_admitted(&token_request(&app, &key_a.bearer(user)).await, "key A once the URL answers");
+        assert_eq!(jwks.requests(), 4);
+
+        if on_our_host {
+            let text = String::from_utf8(logs.contents().to_vec()).unwrap();
+            let failures: Vec<serde_json::Value> = text
+                .lines()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .filter(|line| line["msg"] == "auth_jwks_url fetch failed")
+                .collect();
+            assert_eq!(failures.len(), 2, "one line per failed refresh: {text}");
+            assert!(failures.iter().all(|line| line["variable"] == "auth_jwks_url" && line["url"] == jwks.url.as_str()), "{failures:?}");
+            assert_eq!(failures[0]["failure"], "misconfigured");
+            assert_eq!(failures[1]["failure"], "unreachable");
+        }
+        app.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_url_outside_the_allow_list_is_500() {
+        let key_a = SigningKey::generate("key-a");
+        let jwks = FakeJwks::start(&[&key_a]).await;
+        // auth_jwks_origin keeps its default, https://*.supabase.co.
+        let app = App::start_with(&[("auth_jwks_url", &jwks.url)]).await;
+        let answer = token_request(&app, &key_a.bearer(new_user())).await;
+        assert_eq!((answer.status, answer.code()), (500, "INTERNAL_ERROR"), "{:?}", answer.body);
+        assert_eq!(jwks.requests(), 0, "the allow-list refused the fetch");
+        let (_, document, failure) = shared_row(&app).await;
+        assert_eq!((document, failure.as_deref()), (None, Some("misconfigured")));
+        app.stop().await;
+    }
+}

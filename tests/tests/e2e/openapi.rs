@@ -175,3 +175,23 @@ mod docs {
         assert!(readme.contains("cargo xtask up") && readme.contains("cargo xtask test"));
     }
 }
+
+/// A component that verifies users needs every key source: one that missed
+/// `auth_jwks_url` would answer 500 to every user of a Supabase project with
+/// rotating keys while the others admit them.
+#[test]
+fn every_component_that_verifies_users_has_every_key_source() {
+    let manifest: toml::Value = toml::from_str(&std::fs::read_to_string(e2e::paths::spin_toml()).unwrap()).unwrap();
+    let auth = ["auth_jwt_secret", "auth_jwks", "auth_audience", "auth_issuer", "auth_jwks_url", "auth_jwks_timeout_seconds", "auth_jwks_max_age_seconds"];
+    for (id, component) in manifest["component"].as_table().unwrap() {
+        let Some(variables) = component.get("variables").and_then(toml::Value::as_table) else { continue };
+        if !variables.contains_key("auth_jwt_secret") {
+            continue;
+        }
+        for name in auth {
+            assert!(variables.contains_key(name), "{id} verifies users but lacks the variable {name}");
+        }
+        let hosts: Vec<&str> = component["allowed_outbound_hosts"].as_array().unwrap().iter().filter_map(toml::Value::as_str).collect();
+        assert!(hosts.contains(&"{{ auth_jwks_origin }}"), "{id} verifies users but cannot reach auth_jwks_origin");
+    }
+}
