@@ -210,7 +210,7 @@ async fn steps(connection: &Connection, limits: &SweepLimits, deadline: Instant)
     // 3. Hosts gone longer than the grace (migration 0019's one copy of that end).
     let changed = db::query(
         connection,
-        "SELECT ended FROM end_sessions_past_host_grace(NULL, $1, $2::integer) AS ended",
+        "SELECT ended FROM end_sessions_past_host_grace(NULL, $1, $2::bigint::integer) AS ended",
         limits_params(limits.host_grace_seconds, batch),
     )
     .await?
