@@ -4,7 +4,7 @@
 // `data`:
 //
 //   {"type": "incoming_call", "callId", "callerId", "callerName", "callType": "audio"|"video"}
-//   {"type": "call_ended", "callId", "status": "accepted"|"rejected"|"cancelled"|"missed"|"failed"}
+//   {"type": "call_ended", "callId", "status": "accepted"|"rejected"|"cancelled"|"missed"}
 //
 // `call_ended` goes to every device of the callee when a ringing call stops
 // ringing, the device that answered included. A device with several kinds
@@ -25,13 +25,16 @@
 // does not show as a call it ends at once. The actions below then tell the
 // JavaScript side the rest, and a VoIP push yields `ignore` only while
 // CallKit shows its call.
-import type { CallStatus, CallType, PushKind } from "./api.js";
+import type { CallType, PushKind } from "./api.js";
 import { systemClock } from "./clock.js";
 import type { Clock } from "./clock.js";
 import { isRecord } from "./errors.js";
+import type { components } from "./generated/openapi.js";
 
-/** The statuses a ringing call can stop ringing in. */
-export type CallEndedStatus = Extract<CallStatus, "accepted" | "rejected" | "cancelled" | "missed" | "failed">;
+/** The statuses a ringing call can stop ringing in: openapi.yaml's
+ * `CallEndedStatus`, which a server test keeps equal to the call state
+ * machine's transitions out of `ringing`. */
+export type CallEndedStatus = components["schemas"]["CallEndedStatus"];
 
 export interface IncomingCallPush {
   type: "incoming_call";
@@ -39,7 +42,7 @@ export interface IncomingCallPush {
   callId: string;
   /** A lower-case UUID. */
   callerId: string;
-  /** Cleaned up for display; empty when the push had none (show "Biri" / "Someone"). */
+  /** Cleaned up for display; empty when the push had none (the app shows its own word for "someone"). */
   callerName: string;
   callType: CallType;
 }
@@ -145,7 +148,6 @@ export function callKitEndReason(status: CallEndedStatus): CallKitEndReason {
     case "missed":
       return "unanswered";
     case "cancelled":
-    case "failed":
       return "remoteEnded";
   }
 }
@@ -310,7 +312,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CALL_TYPES: ReadonlySet<unknown> = new Set<CallType>(["audio", "video"]);
 // Invariant: every CallEndedStatus (the `satisfies` fails to compile otherwise).
 const ENDED_STATUSES: ReadonlySet<unknown> = new Set(
-  Object.keys({ accepted: true, rejected: true, cancelled: true, missed: true, failed: true } satisfies Record<CallEndedStatus, true>),
+  Object.keys({ accepted: true, rejected: true, cancelled: true, missed: true } satisfies Record<CallEndedStatus, true>),
 );
 /** A push is at most 4 KiB (5 KiB for VoIP); more is not one of ours. */
 const MAX_NESTED_JSON_CHARS = 8 * 1024;

@@ -1,6 +1,8 @@
 //! Reading and moving 1-1 calls in Postgres, for every component that does.
 
-use domain::call::{CallStatus, CallType, Transition};
+use std::sync::LazyLock;
+
+use domain::call::{transition, CallEvent, CallStatus, CallType, Transition};
 use domain::ids::UserId;
 use serde_json::Value;
 use spin_sdk::pg::{Connection, ParameterValue, Row};
@@ -35,21 +37,30 @@ pub async fn load(connection: &Connection, call_id: Uuid) -> Result<Option<CallR
     rows.first().map(call_row).transpose()
 }
 
-/// Loads a call, first moving it to `missed` when it has rung longer than
-/// `ring_timeout_seconds`: every action sees deadlines as of now, not as of
-/// the last sweep. Returns the call and whether this read expired it.
+/// Loads a call, first moving it by its ring deadline (the call state
+/// machine's `RingTimeout` row, through the same guarded UPDATE as [`apply`])
+/// when it has rung longer than `ring_timeout_seconds`: every action sees
+/// deadlines as of now, not as of the last sweep. Returns the call and
+/// whether this read expired it.
 pub async fn load_expiring(connection: &Connection, call_id: Uuid, ring_timeout_seconds: u64) -> Result<Option<(CallRow, bool)>, Failure> {
-    let statement = format!(
-        "WITH expired AS (
-             UPDATE calls SET status = 'missed', end_reason = 'no_answer', ended_at = now(), updated_at = now()
-             WHERE id = $1 AND status = 'ringing' AND ringing_at <= now() - make_interval(secs => $2)
-             RETURNING *
-         )
-         SELECT {CALL_COLUMNS}, false AS expired_now FROM calls c WHERE c.id = $1 AND NOT EXISTS (SELECT 1 FROM expired)
-         UNION ALL
-         SELECT {CALL_COLUMNS}, true AS expired_now FROM expired c"
-    );
-    let rows = db::query(connection, &statement, vec![db::uuid(call_id), ParameterValue::Floating64(ring_timeout_seconds as f64)]).await?;
+    // Every call-action runs it: the text is built once per instance.
+    static STATEMENT: LazyLock<String> = LazyLock::new(|| {
+        let ring_timeout = transition(CallEvent::RingTimeout);
+        let since = ring_timeout.from.first().map_or("ringing_at", |from| from.timestamp_column());
+        format!(
+            "WITH expired AS (
+                 {update} AND c.{since} <= now() - make_interval(secs => $5)
+                 RETURNING c.*
+             )
+             SELECT {CALL_COLUMNS}, false AS expired_now FROM calls c WHERE c.id = $1 AND NOT EXISTS (SELECT 1 FROM expired)
+             UNION ALL
+             SELECT {CALL_COLUMNS}, true AS expired_now FROM expired c",
+            update = guarded_update(ring_timeout, "", ""),
+        )
+    });
+    let mut params = transition_params(call_id, transition(CallEvent::RingTimeout));
+    params.push(ParameterValue::Floating64(ring_timeout_seconds as f64));
+    let rows = db::query(connection, &STATEMENT, params).await?;
     match rows.first() {
         None => Ok(None),
         Some(row) => Ok(Some((call_row(row)?, db::get(row, "expired_now")?))),
@@ -68,30 +79,40 @@ pub async fn apply(connection: &Connection, call_id: Uuid, transition: &Transiti
 /// [`apply`], storing what each push provider said in `calls.push_outcomes`.
 pub async fn apply_recording(connection: &Connection, call_id: Uuid, transition: &Transition, push_outcomes: Option<&Value>) -> Result<Option<CallRow>, Failure> {
     let statement = format!(
-        "UPDATE calls c SET status = $2, {stamp} = now(), end_reason = $3, updated_at = now(),
-             push_outcomes = COALESCE($6::jsonb, c.push_outcomes)
-         FROM (SELECT set_config('synchronous_commit', COALESCE($5, current_setting('synchronous_commit')), true)) AS commit_mode
-         WHERE c.id = $1 AND c.status = ANY($4)
-         RETURNING {CALL_COLUMNS}",
-        stamp = transition.to.timestamp_column(),
+        "{update} RETURNING {CALL_COLUMNS}",
+        update = guarded_update(
+            transition,
+            ", push_outcomes = COALESCE($6::jsonb, c.push_outcomes)",
+            " FROM (SELECT set_config('synchronous_commit', COALESCE($5, current_setting('synchronous_commit')), true)) AS commit_mode",
+        ),
     );
-    let from = transition.from.iter().map(|s| Some(s.as_str().to_owned())).collect();
-    let end_reason = transition.end_reason.map_or(ParameterValue::DbNull, |r| ParameterValue::Str(r.as_str().to_owned()));
-    let rows = db::query(
-        connection,
-        &statement,
-        vec![
-            db::uuid(call_id),
-            ParameterValue::Str(transition.to.as_str().to_owned()),
-            end_reason,
-            ParameterValue::ArrayStr(from),
-            // Local to this statement's transaction; NULL keeps the server's setting.
-            if transition.commit_may_be_lost() { ParameterValue::Str("off".to_owned()) } else { ParameterValue::DbNull },
-            push_outcomes.map_or(ParameterValue::DbNull, |outcomes| ParameterValue::Jsonb(outcomes.to_string().into_bytes())),
-        ],
-    )
-    .await?;
+    let mut params = transition_params(call_id, transition);
+    // Local to this statement's transaction; NULL keeps the server's setting.
+    params.push(if transition.commit_may_be_lost() { ParameterValue::Str("off".to_owned()) } else { ParameterValue::DbNull });
+    params.push(push_outcomes.map_or(ParameterValue::DbNull, |outcomes| ParameterValue::Jsonb(outcomes.to_string().into_bytes())));
+    let rows = db::query(connection, &statement, params).await?;
     rows.first().map(call_row).transpose()
+}
+
+/// The one guarded UPDATE of a call by a transition (alias `c`): `$1` the
+/// call, `$2..$4` the transition ([`transition_params`]); `set` and `from`
+/// add columns and a FROM item.
+fn guarded_update(transition: &Transition, set: &str, from: &str) -> String {
+    format!(
+        "UPDATE calls c SET status = $2, {stamp} = now(), end_reason = $3, updated_at = now(){set}{from}
+         WHERE c.id = $1 AND c.status = ANY($4)",
+        stamp = transition.to.timestamp_column(),
+    )
+}
+
+/// `$1..$4` of [`guarded_update`].
+fn transition_params(call_id: Uuid, transition: &Transition) -> Vec<ParameterValue> {
+    vec![
+        db::uuid(call_id),
+        ParameterValue::Str(transition.to.as_str().to_owned()),
+        transition.end_reason.map_or(ParameterValue::DbNull, |r| ParameterValue::Str(r.as_str().to_owned())),
+        ParameterValue::ArrayStr(transition.from.iter().map(|s| Some(s.as_str().to_owned())).collect()),
+    ]
 }
 
 /// A row selected with [`CALL_COLUMNS`].

@@ -16,6 +16,7 @@ pub mod outbound;
 pub mod push;
 pub mod sentry;
 pub mod serve;
+pub mod sql;
 pub mod tokens;
 pub mod users;
 

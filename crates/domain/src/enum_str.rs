@@ -1,5 +1,11 @@
 //! Enums stored as lowercase text columns and sent as JSON strings.
 
+/// An enum whose every value has one stored form: what SQL built from the
+/// domain's names quotes (`component_kit::sql`).
+pub trait Stored: Copy + 'static {
+    fn stored(self) -> &'static str;
+}
+
 /// Declares an enum whose variants map one-to-one onto fixed strings, with
 /// `as_str`, `parse`, `ALL` and serde in that form.
 #[macro_export]
@@ -21,6 +27,12 @@ macro_rules! enum_str {
             /// The variant whose stored form is `text`, exactly.
             pub fn parse(text: &str) -> Option<Self> {
                 match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl $crate::Stored for $name {
+            fn stored(self) -> &'static str {
+                self.as_str()
             }
         }
 

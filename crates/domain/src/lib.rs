@@ -5,6 +5,7 @@
 //! the host (fast unit tests) and for `wasm32-wasip2` (the components).
 
 mod enum_str;
+pub use enum_str::Stored;
 
 pub mod access;
 pub mod apns;

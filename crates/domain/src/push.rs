@@ -60,8 +60,12 @@ pub struct PushMessage {
     /// Device tokens; Expo accepts an array and answers one ticket per token.
     pub to: Vec<String>,
     pub title: String,
+    /// "<name> sizi arıyor"; left out when the caller has no name, so the
+    /// notification shows the title alone and no word stands in for a name.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub body: String,
-    pub data: IncomingCallData,
+    /// The keys every provider's ring carries (`call_push::incoming_call_payload`).
+    pub data: Value,
     /// `high`: wakes the device (Android high priority, iOS priority 10).
     pub priority: &'static str,
     /// Seconds Expo and the platform keep trying to deliver; a ring that has
@@ -69,19 +73,6 @@ pub struct PushMessage {
     pub ttl: u32,
     pub sound: &'static str,
     pub channel_id: &'static str,
-}
-
-/// The `data` the app reads when the notification arrives or is tapped: the
-/// keys every provider's ring carries (`type` is `incoming_call`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct IncomingCallData {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub call_id: Uuid,
-    pub caller_id: UserId,
-    pub caller_name: String,
-    pub call_type: CallType,
 }
 
 /// An HTTP request ready to send.
@@ -154,19 +145,11 @@ impl PushMessage {
             CallType::Video => "Gelen görüntülü arama",
         };
         let caller_name = call.caller_name.trim();
-        // A notification reading " sizi arıyor" looks broken; "Biri" is "someone".
-        let caller_name = if caller_name.is_empty() { "Biri" } else { caller_name };
         Self {
             to: tokens.to_vec(),
             title: title.to_owned(),
-            body: format!("{caller_name} sizi arıyor"),
-            data: IncomingCallData {
-                kind: "incoming_call",
-                call_id: call.call_id,
-                caller_id: call.caller_id,
-                caller_name: caller_name.to_owned(),
-                call_type: call.call_type,
-            },
+            body: if caller_name.is_empty() { String::new() } else { format!("{caller_name} sizi arıyor") },
+            data: crate::call_push::incoming_call_payload(call),
             priority: "high",
             ttl: ttl_seconds,
             sound: "default",
@@ -502,28 +485,31 @@ mod tests {
 
     #[test]
     fn incoming_call_messages() {
-        let check = |call: IncomingCall, ttl: u32, title: &str, body: &str| {
+        let check = |call: IncomingCall, ttl: u32, title: &str, name: &str| {
             let message = PushMessage::incoming_call(&call, &tokens(&["ExponentPushToken[a]", "ExponentPushToken[b]"]), ttl);
-            assert_eq!(
-                message.to_json(),
-                json!({
-                    "to": ["ExponentPushToken[a]", "ExponentPushToken[b]"],
-                    "title": title,
-                    "body": body,
-                    "data": {"type": "incoming_call", "callId": CALL, "callerId": CALLER, "callerName": body.trim_end_matches(" sizi arıyor"), "callType": call.call_type.as_str()},
-                    "priority": "high",
-                    "ttl": ttl,
-                    "sound": "default",
-                    "channelId": "incoming-calls",
-                }),
-                "{call:?}"
-            );
+            let mut expected = json!({
+                "to": ["ExponentPushToken[a]", "ExponentPushToken[b]"],
+                "title": title,
+                "body": format!("{name} sizi arıyor"),
+                "data": {"type": "incoming_call", "callId": CALL, "callerId": CALLER, "callerName": name, "callType": call.call_type.as_str()},
+                "priority": "high",
+                "ttl": ttl,
+                "sound": "default",
+                "channelId": "incoming-calls",
+            });
+            if name.is_empty() {
+                // The title alone: no word stands in for a missing name.
+                expected.as_object_mut().unwrap().remove("body");
+            }
+            assert_eq!(message.to_json(), expected, "{call:?}");
+            // The same data every provider's ring carries.
+            assert_eq!(message.data, crate::call_push::incoming_call_payload(&call));
         };
-        check(call("Ayşe", CallType::Audio), 30, "Gelen arama", "Ayşe sizi arıyor");
-        check(call("Ayşe", CallType::Video), 30, "Gelen görüntülü arama", "Ayşe sizi arıyor");
-        check(call("  Mehmet Can \n", CallType::Audio), 45, "Gelen arama", "Mehmet Can sizi arıyor");
-        check(call("", CallType::Video), 1, "Gelen görüntülü arama", "Biri sizi arıyor");
-        check(call(" \t ", CallType::Audio), 30, "Gelen arama", "Biri sizi arıyor");
+        check(call("Ayşe", CallType::Audio), 30, "Gelen arama", "Ayşe");
+        check(call("Ayşe", CallType::Video), 30, "Gelen görüntülü arama", "Ayşe");
+        check(call("  Mehmet Can \n", CallType::Audio), 45, "Gelen arama", "Mehmet Can");
+        check(call("", CallType::Video), 1, "Gelen görüntülü arama", "");
+        check(call(" \t ", CallType::Audio), 30, "Gelen arama", "");
     }
 
     #[test]

@@ -39,5 +39,9 @@ enum_str! {
     }
 }
 
+/// The states in which a host is away and the grace (`host_grace_seconds`)
+/// runs: past it, the session ends with `host_timeout`.
+pub const IN_GRACE: &[SessionStatus] = &[SessionStatus::HostDisconnected, SessionStatus::Paused];
+
 /// The highest price a paid session may ask, in coins.
 pub const MAX_PRICE_COINS: i64 = 1_000_000;

@@ -91,7 +91,7 @@ fn with_call(error: ApiError, call: &CallRow) -> ApiError {
 async fn display_name(connection: &Connection, user: UserId) -> Result<String, Failure> {
     let rows = db::query(
         connection,
-        "SELECT COALESCE((SELECT NULLIF(display_name, '') FROM users WHERE id = $1), $1::text) AS name",
+        "SELECT user_display_name($1) AS name",
         vec![db::uuid(user.0)],
     )
     .await?;

@@ -9,10 +9,11 @@
 //! nothing over it), and claims the request's `Idempotency-Key`: a resend
 //! with the same key answers with the call the first one made (`repeat`).
 
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use component_kit::calls::{self, CallRow};
-use component_kit::{auth, config, db, push, serve, tokens, upsert_cte, users, Failure, Incoming, Reply};
+use component_kit::{auth, config, db, push, serve, tokens, sql, upsert_cte, users, Failure, Incoming, Reply};
 use domain::access::admit_to_call;
 use domain::call::{transition, CallEndReason, CallEvent, CallStatus};
 use domain::errors::{ApiError, ErrorCode};
@@ -61,7 +62,7 @@ async fn initiate(incoming: Incoming) -> Result<Reply, Failure> {
         key.map_or(ParameterValue::DbNull, db::uuid),
         ParameterValue::Int64(limit),
     ];
-    let rows = match db::query(&connection, INSERT_CALL, params.clone()).await {
+    let rows = match db::query(&connection, &INSERT_CALL, params.clone()).await {
         Ok(rows) => rows,
         Err(failure) if failure.sqlstate() == Some("23505") => return Err(record_busy(&connection, params, limit).await),
         Err(failure) => return Err(failure.into()),
@@ -134,7 +135,7 @@ async fn initiate(incoming: Incoming) -> Result<Reply, Failure> {
 /// too). Also loads the callee's devices (`kind:token` words, the newest 20:
 /// every phone, tablet and browser a person plausibly has) and the caller's
 /// name: the token's, else the stored one, else the id.
-const INSERT_CALL: &str = concat!("
+static INSERT_CALL: LazyLock<String> = LazyLock::new(|| format!(concat!("
 WITH ", upsert_cte!("$2", "$6"), ",
 hit AS (SELECT route_rate_hit($2, 'call-initiate') AS hits),
 allowed AS (SELECT 1 FROM hit WHERE hits <= $8),
@@ -152,7 +153,7 @@ claimed AS (
 ),
 new_call AS (
     INSERT INTO calls (id, caller_id, callee_id, call_type, status, livekit_room_name)
-    SELECT $1, $2, callee.id, $4, 'initiated', $5 FROM callee, allowed
+    SELECT $1, $2, callee.id, $4, {initiated}, $5 FROM callee, allowed
     WHERE $7::uuid IS NULL OR EXISTS (SELECT 1 FROM claimed)
     RETURNING id
 )
@@ -162,23 +163,23 @@ SELECT (SELECT hits FROM hit) AS hits,
        (SELECT call_id::text FROM earlier) AS earlier_call,
        COALESCE((SELECT string_agg(kind || ':' || token, ' ') FROM (
                      SELECT kind, token FROM push_tokens WHERE user_id = $3 ORDER BY updated_at DESC LIMIT 20) newest), '') AS tokens,
-       COALESCE($6::text, (SELECT NULLIF(display_name, '') FROM users WHERE id = $2), $2::text) AS caller_name");
+       COALESCE($6::text, user_display_name($2)) AS caller_name"), initiated = sql::literal(CallStatus::Initiated)));
 
 /// The answer to a refused (busy) attempt. Keeps it for the call history,
 /// counted against the rate limit (the refused statement's count was undone)
 /// and under the request's key, and makes the caller a `users` row as the
 /// failed insert would have. Over the limit nothing is written.
 async fn record_busy(connection: &Connection, params: Vec<ParameterValue>, limit: i64) -> Failure {
-    let recorded = db::query(
-        connection,
-        concat!(
-            "WITH ",
+    static RECORD_BUSY: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            concat!(
+                "WITH ",
             upsert_cte!("$2", "$6"),
             ",
 hit AS (SELECT route_rate_hit($2, 'call-initiate') AS hits),
 busy AS (
     INSERT INTO calls (id, caller_id, callee_id, call_type, status, livekit_room_name, ended_at, end_reason)
-    SELECT $1, $2, $3, $4, 'busy', $5, now(), 'busy' FROM hit WHERE hits <= $8
+    SELECT $1, $2, $3, $4, {busy}, $5, now(), {busy_reason} FROM hit WHERE hits <= $8
     RETURNING id
 ),
 claimed AS (
@@ -188,10 +189,12 @@ claimed AS (
     WHERE k.created_at <= now() - interval '10 minutes'
 )
 SELECT (SELECT hits FROM hit) AS hits"
-        ),
-        params,
-    )
-    .await;
+            ),
+            busy = sql::literal(CallStatus::Busy),
+            busy_reason = sql::literal(CallEndReason::Busy),
+        )
+    });
+    let recorded = db::query(connection, &RECORD_BUSY, params).await;
     match recorded {
         Ok(rows) => match rows.first().map(|row| db::get::<i64>(row, "hits")) {
             Some(Ok(hits)) if hits > limit => return ErrorCode::RateLimited.into(),

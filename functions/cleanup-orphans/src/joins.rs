@@ -6,7 +6,7 @@
 //! changes and the next run asks again. A call LiveKit never confirms is
 //! failed once `call_max_seconds` passed since the answer, by the deadline step.
 
-use component_kit::{calls, db, Failure};
+use component_kit::{calls, db, sql, Failure};
 use domain::call::{transition, CallEvent};
 use domain::sweep::{self, JoinVerdict, SweepLimits, SweepSummary};
 use spin_sdk::pg::{Connection, ParameterValue};
@@ -22,14 +22,18 @@ pub async fn check(connection: &Connection, livekit: &mut LiveKitRun, limits: &S
     // expires with its lease.
     let claimed = db::query(
         connection,
-        "WITH due AS (
+        &format!(
+            "WITH due AS (
              SELECT id FROM calls
-             WHERE status = 'accepted' AND accepted_at <= now() - make_interval(secs => $1)
+             WHERE status IN ({from}) AND accepted_at <= now() - make_interval(secs => $1)
                AND (join_check_started_at IS NULL OR join_check_started_at <= now() - make_interval(secs => $3))
              ORDER BY accepted_at LIMIT $2 FOR UPDATE SKIP LOCKED
          )
          UPDATE calls c SET join_check_started_at = now() FROM due WHERE c.id = due.id
          RETURNING c.id::text AS id, c.livekit_room_name, c.caller_id::text AS caller_id, c.callee_id::text AS callee_id",
+            // The calls either verdict may move (both transitions leave `accepted`).
+            from = sql::list(transition(CallEvent::JoinTimeout).from),
+        ),
         vec![
             ParameterValue::Floating64(limits.join_timeout_seconds as f64),
             ParameterValue::Int64(limits.sweep_batch_size.min(MAX_CHECKS_PER_RUN) as i64),

@@ -12,12 +12,14 @@
 //! left, and LiveKit asked nothing more once it failed to answer.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use component_kit::outbound::with_timeout;
-use component_kit::{config, db, livekit, push, serve, Failure, Incoming, Reply};
+use component_kit::{config, db, livekit, push, serve, sql, Failure, Incoming, Reply};
 use domain::call::{transition, CallEvent, CallStatus};
 use domain::errors::ErrorCode;
+use domain::session::{SessionEndReason, SessionStatus};
 use domain::sweep::{self, OrphanVerdict, SweepLimits, SweepSummary};
 use serde_json::{json, Map, Value};
 use spin_sdk::http::{IntoResponse, Method, Request};
@@ -151,15 +153,15 @@ async fn steps(connection: &Connection, limits: &SweepLimits, deadline: Instant)
         ("callsMaxDuration", CallEvent::MaxDuration, "live_at", limits.call_max_seconds),
     ] {
         let transition = transition(event);
-        let from = sql_list(transition.from);
-        let to = transition.to.as_str();
-        let reason = transition.end_reason.ok_or_else(|| Failure::internal(format!("{event:?} ends no call")))?.as_str();
+        let from = sql::list(transition.from);
+        let to = sql::literal(transition.to);
+        let reason = sql::literal(transition.end_reason.ok_or_else(|| Failure::internal(format!("{event:?} ends no call")))?);
         let statement = format!(
             "WITH due AS (
                  SELECT id FROM calls WHERE status IN ({from}) AND {since} <= now() - make_interval(secs => $1)
                  ORDER BY {since} LIMIT $2 FOR UPDATE SKIP LOCKED
              )
-             UPDATE calls c SET status = '{to}', end_reason = '{reason}', ended_at = now(), updated_at = now()
+             UPDATE calls c SET status = {to}, end_reason = {reason}, ended_at = now(), updated_at = now()
              FROM due WHERE c.id = due.id AND c.status IN ({from})
              RETURNING c.id"
         );
@@ -168,19 +170,26 @@ async fn steps(connection: &Connection, limits: &SweepLimits, deadline: Instant)
     }
 
     // 2. Live calls whose party dropped and did not come back within the grace.
+    let network_failure = transition(CallEvent::NetworkFailure);
+    let from = sql::list(network_failure.from);
+    let to = sql::literal(network_failure.to);
+    let reason = network_failure.end_reason.map_or_else(|| "NULL".to_owned(), sql::literal);
     let changed = db::query(
         connection,
-        "WITH due AS (
+        &format!(
+            "WITH due AS (
              SELECT c.id FROM calls c
-             WHERE c.status = 'live' AND EXISTS (
+             WHERE c.status IN ({from}) AND EXISTS (
                  SELECT 1 FROM room_participants p
                  WHERE p.room_name = c.livekit_room_name AND p.identity IN (c.caller_id::text, c.callee_id::text)
                    AND NOT p.present AND p.left_reason = 'network' AND p.event_at <= now() - make_interval(secs => $1))
              LIMIT $2 FOR UPDATE OF c SKIP LOCKED
          )
-         UPDATE calls c SET status = 'failed', end_reason = 'network_failure', ended_at = now(), updated_at = now()
-         FROM due WHERE c.id = due.id AND c.status = 'live'
+         UPDATE calls c SET status = {to}, end_reason = {reason}, {stamp} = now(), updated_at = now()
+         FROM due WHERE c.id = due.id AND c.status IN ({from})
          RETURNING c.id",
+            stamp = network_failure.to.timestamp_column(),
+        ),
         limits_params(limits.host_grace_seconds, batch),
     )
     .await?
@@ -198,17 +207,10 @@ async fn steps(connection: &Connection, limits: &SweepLimits, deadline: Instant)
     .await?;
     summary.add("callInitiateKeysPurged", purged);
 
-    // 3. Hosts gone longer than the grace.
+    // 3. Hosts gone longer than the grace (migration 0019's one copy of that end).
     let changed = db::query(
         connection,
-        "WITH due AS (
-             SELECT id FROM live_sessions
-             WHERE status IN ('host_disconnected', 'paused') AND host_left_at <= now() - make_interval(secs => $1)
-             ORDER BY host_left_at LIMIT $2 FOR UPDATE SKIP LOCKED
-         )
-         UPDATE live_sessions s SET status = 'ended', ended_at = now(), end_reason = 'host_timeout', updated_at = now()
-         FROM due WHERE s.id = due.id AND s.status IN ('host_disconnected', 'paused')
-         RETURNING s.id",
+        "SELECT ended FROM end_sessions_past_host_grace(NULL, $1, $2::bigint::integer) AS ended",
         limits_params(limits.host_grace_seconds, batch),
     )
     .await?
@@ -245,17 +247,23 @@ async fn steps(connection: &Connection, limits: &SweepLimits, deadline: Instant)
 /// LiveKit failure (the rest would fail the same way) and unclaims what it
 /// did not send, so the next run warns.
 async fn idle_warnings(connection: &Connection, livekit: &mut LiveKitRun, limits: &SweepLimits, now: u64, summary: &mut SweepSummary) -> Result<(), Failure> {
-    let idle = db::query(
-        connection,
-        "WITH due AS (
+    static IDLE: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "WITH due AS (
              SELECT id FROM calls
-             WHERE status = 'live' AND published_tracks = 0 AND idle_warned_at IS NULL
+             WHERE status = {live} AND published_tracks = 0 AND idle_warned_at IS NULL
                AND COALESCE(media_last_seen_at, live_at) <= now() - make_interval(secs => $1)
              LIMIT $2 FOR UPDATE SKIP LOCKED
          )
          UPDATE calls c SET idle_warned_at = now() FROM due WHERE c.id = due.id
          RETURNING c.id::text AS id, c.livekit_room_name,
                    floor(extract(epoch FROM now() - COALESCE(c.media_last_seen_at, c.live_at)))::bigint AS idle_seconds",
+            live = sql::literal(CallStatus::Live),
+        )
+    });
+    let idle = db::query(
+        connection,
+        &IDLE,
         limits_params(limits.call_idle_warning_seconds, limits.sweep_batch_size),
     )
     .await?;
@@ -341,14 +349,17 @@ async fn orphan_cleanup(connection: &Connection, livekit: &mut LiveKitRun, limit
     // Claim the batch; a crashed run's claim expires after two minutes.
     let claimed = db::query(
         connection,
-        "WITH due AS (
+        &format!(
+            "WITH due AS (
              SELECT id FROM live_sessions
-             WHERE status = 'live' AND updated_at <= now() - make_interval(secs => $1)
+             WHERE status = {live} AND updated_at <= now() - make_interval(secs => $1)
                AND (orphan_check_started_at IS NULL OR orphan_check_started_at <= now() - interval '2 minutes')
              ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED
          )
          UPDATE live_sessions s SET orphan_check_started_at = now() FROM due WHERE s.id = due.id
          RETURNING s.id::text AS id, s.livekit_room_name",
+            live = sql::literal(SessionStatus::Live),
+        ),
         limits_params(limits.orphan_stale_seconds, limits.sweep_batch_size),
     )
     .await?;
@@ -390,11 +401,16 @@ async fn orphan_cleanup(connection: &Connection, livekit: &mut LiveKitRun, limit
     // Guarded by the staleness again: a webhook that arrived meanwhile wins.
     let ended = db::query(
         connection,
-        "UPDATE live_sessions SET status = 'ended', ended_at = now(), end_reason = 'orphaned_cleanup', updated_at = now(),
+        &format!(
+            "UPDATE live_sessions SET status = {ended}, ended_at = now(), end_reason = {orphaned}, updated_at = now(),
                 orphan_check_started_at = NULL,
                 livekit_room_deleted_at = CASE WHEN livekit_room_name = ANY(CAST($3 AS text[])) THEN NULL ELSE now() END
-         WHERE id = ANY(CAST($1 AS text[])::uuid[]) AND status = 'live' AND updated_at <= now() - make_interval(secs => $2)
+         WHERE id = ANY(CAST($1 AS text[])::uuid[]) AND status = {live} AND updated_at <= now() - make_interval(secs => $2)
          RETURNING id",
+            ended = sql::literal(SessionStatus::Ended),
+            orphaned = sql::literal(SessionEndReason::OrphanedCleanup),
+            live = sql::literal(SessionStatus::Live),
+        ),
         vec![
             ids(orphans.iter().map(|(id, _)| id).collect()),
             ParameterValue::Floating64(limits.orphan_stale_seconds as f64),
@@ -421,11 +437,14 @@ async fn orphan_cleanup(connection: &Connection, livekit: &mut LiveKitRun, limit
 async fn delete_pending_rooms(connection: &Connection, livekit: &mut LiveKitRun, now: u64, summary: &mut SweepSummary) -> Result<(), Failure> {
     let pending = db::query(
         connection,
-        "(SELECT 'live_sessions' AS tbl, id::text AS id, livekit_room_name FROM live_sessions
-          WHERE status = 'ended' AND livekit_room_deleted_at IS NULL ORDER BY ended_at LIMIT $1)
+        &format!(
+            "(SELECT 'live_sessions' AS tbl, id::text AS id, livekit_room_name FROM live_sessions
+          WHERE status = {ended} AND livekit_room_deleted_at IS NULL ORDER BY ended_at LIMIT $1)
          UNION ALL
          (SELECT 'calls', id::text, livekit_room_name FROM calls
           WHERE accepted_at IS NOT NULL AND ended_at IS NOT NULL AND livekit_room_deleted_at IS NULL ORDER BY ended_at LIMIT $1)",
+            ended = sql::literal(SessionStatus::Ended),
+        ),
         vec![ParameterValue::Int64(MAX_DELETIONS_PER_RUN as i64)],
     )
     .await?;
@@ -460,9 +479,4 @@ async fn note(connection: &Connection, summary: &mut SweepSummary, step: &'stati
 
 fn limits_params(seconds: u64, batch: u64) -> Vec<ParameterValue> {
     vec![ParameterValue::Floating64(seconds as f64), ParameterValue::Int64(i64::try_from(batch).unwrap_or(i64::MAX))]
-}
-
-/// `'a', 'b'`: statuses from the domain's table, never input.
-fn sql_list(statuses: &[CallStatus]) -> String {
-    statuses.iter().map(|status| format!("'{}'", status.as_str())).collect::<Vec<_>>().join(", ")
 }

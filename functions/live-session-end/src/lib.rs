@@ -6,7 +6,10 @@
 //! `"roomDeletion": "pending"` and `livekit_room_deleted_at` stays NULL for a
 //! sweep to retry.
 
-use component_kit::{auth, db, livekit, serve, Failure, Incoming, Reply};
+use std::sync::LazyLock;
+
+use component_kit::{auth, db, livekit, serve, sql, Failure, Incoming, Reply};
+use domain::session::{SessionEndReason, SessionStatus};
 use domain::errors::ErrorCode;
 use domain::requests::EndSession;
 use serde_json::json;
@@ -23,23 +26,30 @@ async fn end(incoming: Incoming) -> Result<Reply, Failure> {
     let EndSession { session_id } = EndSession::parse(&incoming.body)?;
     let connection = db::connect().await?;
     // The CTE reads the row as it was; `ended` says whether this request ended it.
-    let rows = db::query(
-        &connection,
-        "WITH before AS (
+    static END: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "WITH before AS (
              SELECT id, creator_id, status, end_reason, ended_at, livekit_room_name, livekit_room_deleted_at
              FROM live_sessions WHERE id = $1
          ), ended AS (
              UPDATE live_sessions
-             SET status = 'ended', ended_at = now(), end_reason = 'host_ended', updated_at = now()
-             WHERE id = $1 AND creator_id = $2 AND status <> 'ended'
+             SET status = {ended}, ended_at = now(), end_reason = {host_ended}, updated_at = now()
+             WHERE id = $1 AND creator_id = $2 AND status <> {ended}
              RETURNING floor(extract(epoch FROM ended_at))::bigint AS ended_at
          )
          SELECT before.creator_id::text AS creator_id, before.livekit_room_name,
                 before.livekit_room_deleted_at IS NOT NULL AS room_deleted,
                 COALESCE(ended.ended_at, floor(extract(epoch FROM before.ended_at))::bigint) AS ended_at,
-                CASE WHEN ended.ended_at IS NOT NULL THEN 'host_ended' ELSE before.end_reason END AS end_reason,
+                CASE WHEN ended.ended_at IS NOT NULL THEN {host_ended} ELSE before.end_reason END AS end_reason,
                 ended.ended_at IS NOT NULL AS ended_now
          FROM before LEFT JOIN ended ON true",
+            ended = sql::literal(SessionStatus::Ended),
+            host_ended = sql::literal(SessionEndReason::HostEnded),
+        )
+    });
+    let rows = db::query(
+        &connection,
+        &END,
         vec![db::uuid(session_id), db::uuid(host.0)],
     )
     .await?;
@@ -61,7 +71,7 @@ async fn end(incoming: Incoming) -> Result<Reply, Failure> {
         "endedNow": ended_now,
         "session": {
             "id": session_id.hyphenated().to_string(),
-            "status": "ended",
+            "status": SessionStatus::Ended,
             "endReason": end_reason,
             "endedAt": domain::time::rfc3339(u64::try_from(ended_at).unwrap_or(0)),
             "roomName": room_name,

@@ -5,7 +5,7 @@
 //! resume or end it. The insert also makes the host a `users` row
 //! (`component_kit::users`).
 
-use component_kit::{auth, db, serve, tokens, upsert_cte, users, Failure, Incoming, Reply};
+use component_kit::{auth, db, serve, sql, tokens, upsert_cte, users, Failure, Incoming, Reply};
 use domain::access::admit_to_session;
 use domain::access::SessionFacts;
 use domain::errors::{ApiError, ErrorCode};
@@ -44,8 +44,8 @@ session AS (
     RETURNING id, creator_id, floor(extract(epoch FROM created_at))::bigint AS created_at
 )
 SELECT session.id::text AS id, session.created_at,
-       COALESCE($8::text, NULLIF(u.display_name, ''), session.creator_id::text) AS display_name
-FROM session LEFT JOIN users u ON u.id = session.creator_id"
+       COALESCE($8::text, user_display_name(session.creator_id)) AS display_name
+FROM session"
         ),
         vec![
             db::uuid(session_id),
@@ -102,7 +102,7 @@ FROM session LEFT JOIN users u ON u.id = session.creator_id"
 async fn already_live(connection: &spin_sdk::pg::Connection, host: domain::ids::UserId) -> Failure {
     let open = db::query(
         connection,
-        "SELECT id::text AS id, status FROM live_sessions WHERE creator_id = $1 AND status <> 'ended'",
+        &format!("SELECT id::text AS id, status FROM live_sessions WHERE creator_id = $1 AND status <> {}", sql::literal(SessionStatus::Ended)),
         vec![db::uuid(host.0)],
     )
     .await;

@@ -480,3 +480,159 @@ mod lockdown {
         assert_eq!(count, 2);
     }
 }
+
+/// Every state and reason the database quotes (CHECKs, the active-party and
+/// stop-ringing triggers, function bodies, partial indexes) against the
+/// domain's tables, and no component quoting one by hand: a copy changed
+/// alone fails here, naming it.
+mod drift {
+    use std::collections::BTreeSet;
+
+    use domain::call::{self, CallEndReason, CallStatus, CallType};
+    use domain::session::{self, SessionAccess, SessionEndReason, SessionStatus, SessionType};
+    use domain::Stored;
+    use e2e::db::TestDb;
+
+    /// The quoted literals of SQL text, without their casts (`'a'::text` → `a`).
+    fn literals(sql: &str) -> BTreeSet<String> {
+        sql.split('\'').skip(1).step_by(2).map(str::to_owned).collect()
+    }
+
+    /// The literals between the first `start` and the next `end` after it.
+    fn literals_between(sql: &str, start: &str, end: &str) -> BTreeSet<String> {
+        let Some(from) = sql.find(start) else { return BTreeSet::new() };
+        let rest = &sql[from + start.len()..];
+        literals(&rest[..rest.find(end).unwrap_or(rest.len())])
+    }
+
+    fn names<T: Stored>(values: impl IntoIterator<Item = T>) -> BTreeSet<String> {
+        values.into_iter().map(|value| value.stored().to_owned()).collect()
+    }
+
+    /// What differs between the database's copy and the domain's, if anything.
+    fn compare(problems: &mut Vec<String>, what: &str, database: BTreeSet<String>, domain: BTreeSet<String>) {
+        if database != domain {
+            let only_db: Vec<_> = database.difference(&domain).collect();
+            let only_domain: Vec<_> = domain.difference(&database).collect();
+            problems.push(format!("{what}: only in the database {only_db:?}, only in the domain {only_domain:?}"));
+        }
+    }
+
+    async fn one(client: &tokio_postgres::Client, sql: &str, name: &str) -> String {
+        client
+            .query_opt(sql, &[&name])
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{name} is not in the migrated database"))
+            .get(0)
+    }
+
+    async fn constraint(client: &tokio_postgres::Client, name: &str) -> String {
+        one(client, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = $1", name).await
+    }
+
+    async fn trigger(client: &tokio_postgres::Client, name: &str) -> String {
+        one(client, "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = $1", name).await
+    }
+
+    async fn function(client: &tokio_postgres::Client, name: &str) -> String {
+        one(client, "SELECT prosrc FROM pg_proc WHERE proname = $1", name).await
+    }
+
+    async fn index_predicate(client: &tokio_postgres::Client, name: &str) -> String {
+        one(client, "SELECT pg_get_expr(indpred, indrelid) FROM pg_index WHERE indexrelid = to_regclass($1)", name).await
+    }
+
+    #[tokio::test]
+    async fn the_database_quotes_the_domains_states() {
+        let db = TestDb::migrated().await.unwrap();
+        let client = db.client().await.unwrap();
+        let mut problems = Vec::new();
+        let p = &mut problems;
+
+        let terminal = names(CallStatus::ALL.iter().copied().filter(|s| s.is_terminal()));
+        let active = names(call::ACTIVE.iter().copied());
+        let from_ringing = names(call::TRANSITIONS.iter().filter(|t| t.from.contains(&CallStatus::Ringing)).map(|t| t.to));
+
+        compare(p, "calls status CHECK (calls_status_check) vs CallStatus::ALL", literals(&constraint(&client, "calls_status_check").await), names(CallStatus::ALL.iter().copied()));
+        compare(p, "calls call_type CHECK vs CallType::ALL", literals(&constraint(&client, "calls_call_type_check").await), names(CallType::ALL.iter().copied()));
+        compare(p, "calls end_reason CHECK (calls_end_reason_known) vs CallEndReason::ALL", literals(&constraint(&client, "calls_end_reason_known").await), names(CallEndReason::ALL.iter().copied()));
+        compare(p, "calls ended-iff CHECK (calls_terminal_has_end) vs CallStatus::is_terminal", literals(&constraint(&client, "calls_terminal_has_end").await), terminal);
+
+        compare(p, "trigger calls_release_parties WHEN vs call::ACTIVE", literals(&trigger(&client, "calls_release_parties").await), active.clone());
+        compare(p, "function calls_claim_parties (its IF) vs call::ACTIVE", literals_between(&function(&client, "calls_claim_parties").await, "IF NEW.status", "THEN"), active.clone());
+        compare(p, "function calls_terminal_is_final (its IF) vs call::ACTIVE", literals_between(&function(&client, "calls_terminal_is_final").await, "IF OLD.status", "THEN"), active.clone());
+        compare(p, "index calls_active_by_status predicate vs call::ACTIVE", literals(&index_predicate(&client, "calls_active_by_status").await), active);
+
+        let stop_ringing = trigger(&client, "calls_stop_ringing").await;
+        compare(p, "trigger calls_stop_ringing WHEN, old status", literals_between(&stop_ringing, "old.status", "AND"), names([CallStatus::Ringing]));
+        compare(
+            p,
+            "trigger calls_stop_ringing WHEN, new status vs the `to` of TRANSITIONS out of ringing",
+            literals_between(&stop_ringing, "new.status", ")))"),
+            from_ringing,
+        );
+        // It copies NEW.status: the list lives in the trigger's WHEN alone.
+        compare(p, "function push_outbox_enqueue_stop_ringing quotes no state", literals(&function(&client, "push_outbox_enqueue_stop_ringing").await), BTreeSet::new());
+
+        compare(p, "live_sessions status CHECK vs SessionStatus::ALL", literals(&constraint(&client, "live_sessions_status_check").await), names(SessionStatus::ALL.iter().copied()));
+        compare(p, "live_sessions end_reason CHECK vs SessionEndReason::ALL", literals(&constraint(&client, "live_sessions_end_reason_check").await), names(SessionEndReason::ALL.iter().copied()));
+        compare(p, "live_sessions type CHECK vs SessionType::ALL", literals(&constraint(&client, "live_sessions_type_check").await), names(SessionType::ALL.iter().copied()));
+        compare(p, "live_sessions access CHECK vs SessionAccess::ALL", literals(&constraint(&client, "live_sessions_access_check").await), names(SessionAccess::ALL.iter().copied()));
+        compare(p, "live_sessions ended-iff CHECK vs SessionStatus::Ended", literals(&constraint(&client, "live_sessions_ended_has_time_and_reason").await), names([SessionStatus::Ended]));
+        compare(p, "index live_sessions_one_open_per_host predicate vs SessionStatus::Ended", literals(&index_predicate(&client, "live_sessions_one_open_per_host").await), names([SessionStatus::Ended]));
+        let host_timeout = function(&client, "end_sessions_past_host_grace").await;
+        compare(p, "function end_sessions_past_host_grace's grace states vs session::IN_GRACE", literals_between(&host_timeout, "status IN (", ")"), names(session::IN_GRACE.iter().copied()));
+        compare(
+            p,
+            "function end_sessions_past_host_grace quotes the grace states, ended and host_timeout",
+            literals(&host_timeout),
+            names(session::IN_GRACE.iter().copied()).into_iter().chain(names([SessionStatus::Ended])).chain(names([SessionEndReason::HostTimeout])).collect(),
+        );
+
+        assert!(problems.is_empty(), "the database and crates/domain disagree:\n{}", problems.join("\n"));
+    }
+
+    /// Components write states and reasons through the domain's names
+    /// (`component_kit::sql`), never as a quoted SQL literal.
+    #[test]
+    fn no_component_quotes_a_state() {
+        let quoted: BTreeSet<String> = names(CallStatus::ALL.iter().copied())
+            .into_iter()
+            .chain(names(CallEndReason::ALL.iter().copied()))
+            .chain(names(SessionStatus::ALL.iter().copied()))
+            .chain(names(SessionEndReason::ALL.iter().copied()))
+            .chain(names(SessionType::ALL.iter().copied()))
+            .chain(names(SessionAccess::ALL.iter().copied()))
+            .map(|name| format!("'{name}'"))
+            .collect();
+        let root = e2e::paths::repo_root();
+        let mut files = Vec::new();
+        rust_files(&root.join("functions"), &mut files);
+        rust_files(&root.join("crates/component-kit/src"), &mut files);
+        assert!(files.len() > 20, "found only {files:?}");
+        let mut found = Vec::new();
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            for (number, line) in text.lines().enumerate() {
+                for literal in quoted.iter().filter(|literal| line.contains(literal.as_str())) {
+                    found.push(format!("{}:{}: {literal}: {}", file.strip_prefix(&root).unwrap_or(file).display(), number + 1, line.trim()));
+                }
+            }
+        }
+        assert!(found.is_empty(), "quote it through component_kit::sql and the domain's enums:\n{}", found.join("\n"));
+    }
+
+    fn rust_files(dir: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|name| name != "target") {
+                    rust_files(&path, files);
+                }
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                files.push(path);
+            }
+        }
+    }
+}

@@ -195,3 +195,20 @@ fn every_component_that_verifies_users_has_every_key_source() {
         assert!(hosts.contains(&"{{ auth_jwks_origin }}"), "{id} verifies users but cannot reach auth_jwks_origin");
     }
 }
+
+/// The `call_ended` push's statuses (the client kit's stop-ringing list is
+/// generated from them) are the states the call state machine moves a ringing
+/// call to.
+#[test]
+fn call_ended_statuses_are_the_transitions_out_of_ringing() {
+    use domain::call::{CallStatus, TRANSITIONS};
+    let documented: BTreeSet<String> = document()["components"]["schemas"]["CallEndedStatus"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|status| status.as_str().unwrap().to_owned())
+        .collect();
+    let out_of_ringing: BTreeSet<String> =
+        TRANSITIONS.iter().filter(|t| t.from.contains(&CallStatus::Ringing)).map(|t| t.to.as_str().to_owned()).collect();
+    assert_eq!(documented, out_of_ringing);
+}

@@ -272,6 +272,11 @@ export interface components {
         };
         /** @enum {string} */
         SessionStatus: "live" | "host_disconnected" | "paused" | "ended";
+        /**
+         * @description The `status` of the `call_ended` push (APNs VoIP, FCM data, Expo data) that stops a ringing call on the callee's devices: the states a ringing call moves to.
+         * @enum {string}
+         */
+        CallEndedStatus: "accepted" | "rejected" | "cancelled" | "missed";
         Session: {
             /** Format: uuid */
             id: string;

@@ -69,8 +69,14 @@ describe("parseCallPush: each provider's shape", () => {
   });
 
   test("every status a ringing call can stop ringing in", () => {
-    for (const status of ["accepted", "rejected", "cancelled", "missed", "failed"] as const) {
+    for (const status of ["accepted", "rejected", "cancelled", "missed"] as const) {
       check(ENDED(status), { type: "call_ended", callId: CALL_ID, status });
+    }
+  });
+
+  test("a status no ringing call moves to is not a call_ended push", () => {
+    for (const status of ["failed", "ended", "busy", "ringing"]) {
+      check({ type: "call_ended", callId: CALL_ID, status }, { type: "unknown", reason: "invalid_field", field: "status" });
     }
   });
 
@@ -173,7 +179,6 @@ describe("callKitEndReason", () => {
       ["rejected", "declinedElsewhere"],
       ["cancelled", "remoteEnded"],
       ["missed", "unanswered"],
-      ["failed", "remoteEnded"],
     ];
     for (const [status, reason] of table) assert.equal(callKitEndReason(status), reason, status);
     assert.deepEqual(CALLKIT_END_REASON_CODES, { failed: 1, remoteEnded: 2, unanswered: 3, answeredElsewhere: 4, declinedElsewhere: 5 });
@@ -228,7 +233,6 @@ const DECIDE: DecideRow[] = [
   ["ringing, rejected elsewhere (voip)", ringing, ENDED("rejected"), "apns_voip", end("rejected"), over("rejected")],
   ["ringing, cancelled (expo)", ringing, ENDED("cancelled"), "expo", end("cancelled"), over("cancelled")],
   ["ringing, missed (fcm)", ringing, ENDED("missed"), "fcm", end("missed"), over("missed")],
-  ["ringing, failed (voip)", ringing, ENDED("failed"), "apns_voip", end("failed"), over("failed")],
 
   ["answered here, incoming again (expo)", answered, INCOMING, "expo", ignore("duplicate"), SAME],
   ["answered here, incoming again (voip): in a call", answered, INCOMING, "apns_voip", ignore("duplicate"), SAME],
@@ -474,7 +478,7 @@ describe("decideCallPush: random delivery never breaks the rules", () => {
   const ids = Array.from({ length: 40 }, (_, n) => `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`);
   // Nothing is forgotten, so that a second ring is a bug.
   const options = { forgetAfterMs: 1e12, maxCalls: 1000 };
-  const statuses = ["accepted", "rejected", "cancelled", "missed", "failed"];
+  const statuses = ["accepted", "rejected", "cancelled", "missed"];
   const vias: PushKind[] = ["expo", "fcm", "apns_voip"];
 
   test("3,000 random steps: one action each, VoIP never ignored unless CallKit shows its call, no call rings twice", () => {
