@@ -300,6 +300,11 @@ mod lockdown {
             .collect()
     }
 
+    /// The first column of every row `sql` answers, as text.
+    async fn first_column(client: &Client, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Vec<String> {
+        client.query(sql, params).await.unwrap().iter().map(|row| row.get(0)).collect()
+    }
+
     /// As every role, for every relation and routine of the app: nothing.
     /// Returns the names checked.
     async fn assert_nothing_reachable(db: &TestDb) -> Vec<String> {
@@ -345,57 +350,30 @@ mod lockdown {
         assert!(seen_rows, "some table has rows that stayed hidden");
         for (routine, call) in &routines {
             for role in SUPABASE_ROLES.iter().chain(&[STRANGER]) {
-                assert_eq!(as_role(&mut client, role, call).await, denied, "{role}: {call}");
+                assert_eq!(as_role(&mut client, role, call).await, denied, "{role}: {routine} ({call})");
             }
         }
         // The statements above prove the outcome; the catalog agrees, for
         // every privilege (REFERENCES, TRIGGER, columns) too.
         for role in SUPABASE_ROLES {
-            let reachable: Vec<String> = client
-                .query(
-                    "SELECT c.oid::regclass::text FROM pg_class c
+            let reachable: Vec<String> = first_column(&client, "SELECT c.oid::regclass::text FROM pg_class c
                      WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
                        AND CASE WHEN c.relkind = 'S' THEN has_sequence_privilege($1, c.oid, 'USAGE, SELECT, UPDATE')
                            ELSE has_table_privilege($1, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
                                 OR has_any_column_privilege($1, c.oid, 'SELECT, INSERT, UPDATE, REFERENCES') END
                      UNION ALL
                      SELECT p.oid::regprocedure::text FROM pg_proc p
-                     WHERE p.pronamespace = 'public'::regnamespace AND has_function_privilege($1, p.oid, 'EXECUTE')",
-                    &[&role],
-                )
-                .await
-                .unwrap()
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
+                     WHERE p.pronamespace = 'public'::regnamespace AND has_function_privilege($1, p.oid, 'EXECUTE')", &[&role]).await;
             assert!(reachable.is_empty(), "{role} reaches {reachable:?}");
         }
         // Row-level security on every table, so a grant made by mistake still shows no row.
-        let without_rls: Vec<String> = client
-            .query(
-                "SELECT oid::regclass::text FROM pg_class
-                 WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') AND NOT relrowsecurity",
-                &[],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
+        let without_rls: Vec<String> = first_column(&client, "SELECT oid::regclass::text FROM pg_class
+                 WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') AND NOT relrowsecurity", &[]).await;
         assert!(without_rls.is_empty(), "{without_rls:?}");
         // No function resolves a name through its caller's search_path.
-        let unpinned: Vec<String> = client
-            .query(
-                "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+        let unpinned: Vec<String> = first_column(&client, "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
                  WHERE p.pronamespace = 'public'::regnamespace AND l.lanname IN ('sql', 'plpgsql')
-                   AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) s WHERE s LIKE 'search\\_path=%')",
-                &[],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
+                   AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) s WHERE s LIKE 'search\\_path=%')", &[]).await;
         assert!(unpinned.is_empty(), "{unpinned:?}");
         // And nothing is left to do: the lockdown is idempotent and cheap.
         assert_eq!(migrate::lock_down(&client).await.unwrap(), Vec::<String>::new());
