@@ -5,6 +5,7 @@
 mod answers;
 mod auth;
 mod calls;
+mod deploy_manifests;
 mod devhost;
 mod fake_livekit;
 mod first_write;
