@@ -142,7 +142,7 @@ impl CronJob {
     async fn invoke(&self, runtime: &Runtime) -> Result<(), String> {
         let pre = self.pre.as_ref().ok_or("no handler")?;
         let _slot = runtime.slot().await;
-        let mut store = runtime.store(&self.loaded);
+        let mut store = runtime.store(&self.loaded, crate::postgres::Trigger::Cron);
         let instance = pre
             .instantiate_async(&mut store)
             .await

@@ -362,7 +362,7 @@ impl HandlerState for ComponentState {
 
     fn new_store(&self, _request_id: Option<u64>) -> wasmtime::Result<StoreBundle<InstanceState>> {
         Ok(StoreBundle {
-            store: self.runtime.store(&self.component),
+            store: self.runtime.store(&self.component, crate::postgres::Trigger::Http),
             write_profile: Box::new(|_| ()),
         })
     }

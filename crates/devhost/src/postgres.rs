@@ -1,4 +1,4 @@
-//! `spin:postgres@4.2.0` on a connection pool shared by every instance.
+//! `spin:postgres@4.2.0` on connection pools kept per component, as Spin keeps them.
 //!
 //! A `connection` resource holds one pooled client for its whole life, so a
 //! guest's `BEGIN ... COMMIT` runs on one session. Failures the guest caused
@@ -6,7 +6,13 @@
 //! connection) go back as the interface's `error` variant; the host never
 //! traps for them.
 //!
-//! TLS follows Spin 4.0.2 (`factor-outbound-pg`): the address's `sslmode`
+//! Pools follow Spin 4.0.2 (`factor-outbound-pg`): each component has its own
+//! pools (one `PooledTokioClientFactory` per component id), one per address
+//! and guest root certificate, at most 64 connections each and at most 16
+//! pools per component. Two components on one database therefore never share
+//! a connection, and an app holds up to 64 connections per component.
+//!
+//! TLS follows Spin too: the address's `sslmode`
 //! decides. `disable` connects in plain text; `prefer` (the default when the
 //! address names none) and `require` connect with native-tls, verifying the
 //! server against the system roots plus the root certificate the guest gave
@@ -51,9 +57,22 @@ use bindings::spin::postgres::postgres::{
 };
 
 /// How long `open` waits to connect or for a free pooled connection.
+///
+/// Spin sets no such bound (its pools have no wait or create timeout, and
+/// tokio-postgres none unless the address names `connect_timeout`): there a
+/// guest waits as long as the database takes to answer a connect (the
+/// kernel's SYN retries, about two minutes, for an address that drops
+/// packets) or until one of the component's 64 connections comes back. We
+/// keep the bound on purpose: a guest only sees it after 5 s of an outage or
+/// of 64 busy connections of its own, where Spin's caller would meet its own
+/// timeout anyway; the guest then gets `connection-failed`, which our
+/// components answer as unavailable (503) like a refused connection, and a
+/// test of an outage does not wait minutes.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Connections kept per database address (and root certificate), as Spin.
+/// Connections kept per pool, as Spin (`CONNECTION_POOL_SIZE`).
 const POOL_SIZE: usize = 64;
+/// Pools kept per component, as Spin (`CONNECTION_POOL_CACHE_CAPACITY`).
+const POOLS_PER_COMPONENT: usize = 16;
 
 /// How the host runs the guests' statements.
 #[derive(Debug, Clone, Default)]
@@ -97,66 +116,129 @@ impl bindings::spin::postgres::postgres::Host for PostgresView<'_> {
     }
 }
 
-/// The pools of every database address the guests have opened.
+/// Which trigger runs an instance. `spin up` runs each trigger type in a
+/// process of its own (the cron trigger is a plugin), each with its own
+/// pools, so a component served by both holds two sets of connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Trigger {
+    Http,
+    Cron,
+}
+
+/// Every component's pools, created on a component's first instance.
 #[derive(Clone, Default)]
 pub struct Postgres {
     settings: PostgresSettings,
-    pools: Arc<Mutex<HashMap<PoolKey, Pool>>>,
+    components: Arc<Mutex<HashMap<(Trigger, String), ComponentPools>>>,
 }
-
-/// As Spin keys its pools: the address and the SHA-256 of the guest's root
-/// certificate, so the same address with another root gets its own pool.
-type PoolKey = (String, Option<String>);
 
 impl Postgres {
     /// No pools yet; statements run as `settings` say.
     pub fn new(settings: PostgresSettings) -> Self {
         Self {
             settings,
-            pools: Arc::default(),
+            components: Arc::default(),
         }
     }
 
+    /// The pools of `component`'s instances under `trigger`.
+    pub fn component(&self, trigger: Trigger, component: &str) -> ComponentPools {
+        let mut components = self.components.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        components
+            .entry((trigger, component.to_owned()))
+            .or_insert_with(|| ComponentPools {
+                statement_cache: self.settings.statement_cache,
+                pools: Arc::default(),
+            })
+            .clone()
+    }
+}
+
+/// One component's pools, as Spin's per-component `PooledTokioClientFactory`.
+#[derive(Clone)]
+pub struct ComponentPools {
+    statement_cache: bool,
+    pools: Arc<Mutex<PoolCache>>,
+}
+
+/// As Spin keys its pools: the address and the SHA-256 of the guest's root
+/// certificate, so the same address with another root gets its own pool.
+type PoolKey = (String, Option<String>);
+
+/// At most [`POOLS_PER_COMPONENT`] pools; a new one evicts the least recently
+/// used. Spin's moka cache has the same capacity (its eviction policy,
+/// TinyLFU, may differ in which pool goes; a guest cannot tell). An evicted
+/// pool closes its idle connections at once and the checked-out ones when
+/// their guests drop them (a pooled connection holds only a weak reference to
+/// its pool), as on Spin.
+#[derive(Default)]
+struct PoolCache {
+    // Invariant: at most `POOLS_PER_COMPONENT` entries; each `u64` is the
+    // `uses` count of its pool's last checkout, so the smallest is the least
+    // recently used.
+    pools: HashMap<PoolKey, (Pool, u64)>,
+    uses: u64,
+}
+
+impl PoolCache {
+    fn get_or_try_insert(&mut self, key: PoolKey, create: impl FnOnce() -> Result<Pool, GuestError>) -> Result<Pool, GuestError> {
+        self.uses += 1;
+        if let Some((pool, last_used)) = self.pools.get_mut(&key) {
+            *last_used = self.uses;
+            return Ok(pool.clone());
+        }
+        let pool = create()?;
+        if self.pools.len() >= POOLS_PER_COMPONENT {
+            let oldest = self.pools.iter().min_by_key(|(_, (_, last_used))| *last_used).map(|(key, _)| key.clone());
+            if let Some(oldest) = oldest {
+                self.pools.remove(&oldest);
+            }
+        }
+        self.pools.insert(key, (pool.clone(), self.uses));
+        Ok(pool)
+    }
+}
+
+impl ComponentPools {
     fn pool(&self, address: &str, root: Option<&RootCertificate>) -> Result<Pool, GuestError> {
         // The lock guards only the map; connecting happens outside it.
         let mut pools = self.pools.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let key = (address.to_owned(), root.map(|root| root.sha256.clone()));
-        if let Some(pool) = pools.get(&key) {
-            return Ok(pool.clone());
-        }
-        let mut config = tokio_postgres::Config::from_str(address)
-            .map_err(|e| GuestError::ConnectionFailed(format!("invalid address: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        // As Spin: a connection is cleaned (`RESET ALL`, `CLOSE ALL`, advisory
-        // unlocks, ...) before it is reused, one round trip per checkout, so a
-        // guest's session settings never leak into the next request.
-        let manager_config = ManagerConfig {
-            recycling_method: RecyclingMethod::Clean,
-        };
-        let manager = if config.get_ssl_mode() == SslMode::Disable {
-            Manager::from_config(config, tokio_postgres::NoTls, manager_config)
-        } else {
-            let mut builder = native_tls::TlsConnector::builder();
-            if let Some(root) = root {
-                builder.add_root_certificate(root.certificate.clone());
-            }
-            let connector = builder
-                .build()
-                .map_err(|e| GuestError::ConnectionFailed(format!("cannot set up TLS: {}", with_causes(&e))))?;
-            Manager::from_config(config, postgres_native_tls::MakeTlsConnector::new(connector), manager_config)
-        };
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .wait_timeout(Some(CONNECT_TIMEOUT))
-            .create_timeout(Some(CONNECT_TIMEOUT))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .build()
-            .map_err(|e| GuestError::ConnectionFailed(e.to_string()))?;
-        pools.insert(key, pool.clone());
-        Ok(pool)
+        pools.get_or_try_insert(key, || new_pool(address, root))
     }
+}
+
+fn new_pool(address: &str, root: Option<&RootCertificate>) -> Result<Pool, GuestError> {
+    let mut config = tokio_postgres::Config::from_str(address)
+        .map_err(|e| GuestError::ConnectionFailed(format!("invalid address: {e}")))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    // As Spin: a connection is cleaned (`RESET ALL`, `CLOSE ALL`, advisory
+    // unlocks, ...) before it is reused, one round trip per checkout, so a
+    // guest's session settings never leak into the next request.
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Clean,
+    };
+    let manager = if config.get_ssl_mode() == SslMode::Disable {
+        Manager::from_config(config, tokio_postgres::NoTls, manager_config)
+    } else {
+        let mut builder = native_tls::TlsConnector::builder();
+        if let Some(root) = root {
+            builder.add_root_certificate(root.certificate.clone());
+        }
+        let connector = builder
+            .build()
+            .map_err(|e| GuestError::ConnectionFailed(format!("cannot set up TLS: {}", with_causes(&e))))?;
+        Manager::from_config(config, postgres_native_tls::MakeTlsConnector::new(connector), manager_config)
+    };
+    Pool::builder(manager)
+        .max_size(POOL_SIZE)
+        .wait_timeout(Some(CONNECT_TIMEOUT))
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| GuestError::ConnectionFailed(e.to_string()))
 }
 
 /// A root certificate a guest gave `set-ca-root`, with the digest that keys its pool.
@@ -180,7 +262,8 @@ impl RootCertificate {
 
 /// Per-instance state.
 pub struct PostgresCtx {
-    pub postgres: Postgres,
+    /// The pools of the instance's component.
+    pub pools: ComponentPools,
     pub allowed: AllowedHosts,
 }
 
@@ -235,7 +318,7 @@ pub fn add_to_linker<T: Send + 'static>(
 
 /// Checks `address` against the allow-list and takes a pooled connection.
 async fn connect(
-    postgres: &Postgres,
+    pools: &ComponentPools,
     allowed: &AllowedHosts,
     address: &str,
     root: Option<&RootCertificate>,
@@ -247,7 +330,7 @@ async fn connect(
             redact_password(address)
         )));
     }
-    let pool = postgres.pool(address, root)?;
+    let pool = pools.pool(address, root)?;
     let timing = crate::phases::start();
     let checkout = pool.get().await;
     crate::phases::finish(crate::phases::Phase::PostgresConnect, timing);
@@ -270,7 +353,7 @@ async fn connect(
     Ok(Connection {
         client: Arc::new(client),
         in_transaction: Default::default(),
-        statement_cache: postgres.settings.statement_cache,
+        statement_cache: pools.statement_cache,
     })
 }
 
@@ -280,11 +363,11 @@ async fn connect_async<T>(
     address: &str,
     root: Option<&RootCertificate>,
 ) -> Result<Resource<Connection>, PgError> {
-    let (postgres, allowed) = accessor.with(|mut access| {
+    let (pools, allowed) = accessor.with(|mut access| {
         let view = access.get();
-        (view.ctx.postgres.clone(), view.ctx.allowed.clone())
+        (view.ctx.pools.clone(), view.ctx.allowed.clone())
     });
-    let connection = connect(&postgres, &allowed, address, root).await?;
+    let connection = connect(&pools, &allowed, address, root).await?;
     Ok(accessor.with(|mut access| access.get().table.push(connection))?)
 }
 
@@ -424,7 +507,7 @@ fn query_error(error: tokio_postgres::Error) -> GuestError {
 
 impl pg::HostConnection for PostgresView<'_> {
     async fn open(&mut self, address: String) -> Result<Resource<Connection>, PgError> {
-        let connection = connect(&self.ctx.postgres, &self.ctx.allowed, &address, None).await?;
+        let connection = connect(&self.ctx.pools, &self.ctx.allowed, &address, None).await?;
         Ok(self.table.push(connection)?)
     }
 
@@ -503,7 +586,7 @@ impl pg::HostConnectionBuilder for PostgresView<'_> {
     async fn build(&mut self, builder: Resource<ConnectionBuilder>) -> Result<Resource<Connection>, PgError> {
         let builder = self.table.get(&builder)?;
         let (address, root) = (builder.address.clone(), builder.root.clone());
-        let connection = connect(&self.ctx.postgres, &self.ctx.allowed, &address, root.as_ref()).await?;
+        let connection = connect(&self.ctx.pools, &self.ctx.allowed, &address, root.as_ref()).await?;
         Ok(self.table.push(connection)?)
     }
 
@@ -574,6 +657,48 @@ XnOc6CPaAfa1smb3DZTcM3xx/AtHs7Vu2bou2i6+unACIDcfj0Dr6MmDTOZcNAul\n\
             Err(GuestError::Other(text)) => assert!(text.starts_with("invalid root certificate"), "{text}"),
             _ => panic!("garbage must be refused as `other`"),
         }
+    }
+
+    fn address(port: u16) -> String {
+        format!("postgres://postgres@127.0.0.1:{port}/app?sslmode=disable")
+    }
+
+    fn cached(pools: &ComponentPools) -> Vec<PoolKey> {
+        let mut keys: Vec<PoolKey> = pools.pools.lock().unwrap().pools.keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn each_component_and_trigger_has_its_own_pools() {
+        let postgres = Postgres::new(PostgresSettings::default());
+        let probe = postgres.component(Trigger::Http, "probe");
+        assert!(Arc::ptr_eq(&probe.pools, &postgres.component(Trigger::Http, "probe").pools));
+        assert!(!Arc::ptr_eq(&probe.pools, &postgres.component(Trigger::Http, "other-probe").pools));
+        assert!(!Arc::ptr_eq(&probe.pools, &postgres.component(Trigger::Cron, "probe").pools));
+        // Building a pool connects nothing, so no database is needed here.
+        probe.pool(&address(1), None).unwrap_or_else(|_| panic!("a pool"));
+        assert_eq!(cached(&probe).len(), 1);
+        assert!(cached(&postgres.component(Trigger::Http, "other-probe")).is_empty());
+    }
+
+    #[test]
+    fn a_component_keeps_sixteen_pools_and_drops_the_least_recently_used() {
+        let pools = Postgres::default().component(Trigger::Http, "probe");
+        for port in 1..=16 {
+            pools.pool(&address(port), None).unwrap_or_else(|_| panic!("a pool"));
+        }
+        pools.pool(&address(1), None).unwrap_or_else(|_| panic!("a pool"));
+        pools.pool(&address(17), None).unwrap_or_else(|_| panic!("a pool"));
+        let keys = cached(&pools);
+        assert_eq!(keys.len(), POOLS_PER_COMPONENT);
+        assert!(keys.contains(&(address(1), None)), "used again, so kept");
+        assert!(keys.contains(&(address(17), None)));
+        assert!(!keys.contains(&(address(2), None)), "the least recently used goes");
+        // Another root certificate is another pool.
+        let root = RootCertificate::from_pem(TEST_ROOT).unwrap_or_else(|_| panic!("parses"));
+        pools.pool(&address(1), Some(&root)).unwrap_or_else(|_| panic!("a pool"));
+        assert!(cached(&pools).contains(&(address(1), Some(root.sha256.clone()))));
     }
 
     #[test]

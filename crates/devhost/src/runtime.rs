@@ -17,7 +17,7 @@ use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::manifest::LoadedManifest;
 use crate::outbound_http::{AllowedHosts, OutboundClients, OutboundHttp};
-use crate::postgres::{Postgres, PostgresCtx, PostgresView};
+use crate::postgres::{Postgres, PostgresCtx, PostgresView, Trigger};
 use crate::variables::{Variables, VariablesCtx};
 
 /// How often the epoch ticks; guests yield to the executor at each tick, so
@@ -178,8 +178,8 @@ impl Runtime {
         builder.build()
     }
 
-    /// A fresh store for one invocation of `component`.
-    pub fn store(&self, component: &LoadedComponent) -> Store<InstanceState> {
+    /// A fresh store for one instance of `component`, run by `trigger`.
+    pub fn store(&self, component: &LoadedComponent, trigger: Trigger) -> Store<InstanceState> {
         let state = InstanceState {
             table: ResourceTable::new(),
             wasi: self.wasi_ctx(),
@@ -190,7 +190,7 @@ impl Runtime {
                 variables: self.variables.clone(),
             },
             postgres: PostgresCtx {
-                postgres: self.postgres.clone(),
+                pools: self.postgres.component(trigger, &component.id),
                 allowed: component.allowed.clone(),
             },
         };

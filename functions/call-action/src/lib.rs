@@ -31,8 +31,21 @@ async fn act(incoming: Incoming) -> Result<Reply, Failure> {
     let ActOnCall { call_id, action } = ActOnCall::parse(&incoming.body)?;
     let ring_timeout = config::positive_integer("ring_timeout_seconds", 30).await?;
     let connection = db::connect().await?;
+    let mut stop_ringing = false;
+    let answered = act_on(&connection, user, call_id, action, ring_timeout, &mut stop_ringing).await;
+    if stop_ringing {
+        // The call left `ringing`, which queued a stop-ringing push per device
+        // of the callee; they leave after this answer, on this connection.
+        push::stop_ringing::after_answer(connection, call_id);
+    }
+    answered
+}
+
+/// Decides and applies `action`; sets `stop_ringing` when this request moved
+/// the call out of `ringing` (by acting, or by finding it expired).
+async fn act_on(connection: &Connection, user: UserId, call_id: Uuid, action: CallAction, ring_timeout: u64, stop_ringing: &mut bool) -> Result<Reply, Failure> {
     for _ in 0..ATTEMPTS {
-        let (call, expired_now) = calls::load_expiring(&connection, call_id, ring_timeout).await?.ok_or(ErrorCode::CallNotFound)?;
+        let (call, expired_now) = calls::load_expiring(connection, call_id, ring_timeout).await?.ok_or(ErrorCode::CallNotFound)?;
         let party = if user == call.caller_id {
             Party::Caller
         } else if user == call.callee_id {
@@ -40,25 +53,18 @@ async fn act(incoming: Incoming) -> Result<Reply, Failure> {
         } else {
             return Err(ErrorCode::Forbidden.into());
         };
-        if expired_now {
-            // This read made the call missed, which queued its stop-ringing pushes.
-            push::stop_ringing::after_answer(call_id);
-        }
+        // This read made the call missed, which queued its stop-ringing pushes.
+        *stop_ringing |= expired_now;
         let decision = if expired_now && action == CallAction::Accept { ActionDecision::Expired } else { decide(action, party, call.status) };
         match decision {
             ActionDecision::NotYours => return Err(ErrorCode::Forbidden.into()),
             ActionDecision::Expired => return Err(with_call(ApiError::new(ErrorCode::CallExpired), &call).into()),
             ActionDecision::Invalid => return Err(with_call(ApiError::new(ErrorCode::InvalidTransition), &call).into()),
-            ActionDecision::AlreadyDone => return answer(&connection, call_id, user, action, call, false).await,
+            ActionDecision::AlreadyDone => return answer(connection, call_id, user, action, call, false).await,
             ActionDecision::Apply(transition) => {
-                if let Some(moved) = calls::apply(&connection, call_id, transition).await? {
-                    let answered = answer(&connection, call_id, user, action, moved, true).await;
-                    if call.status == CallStatus::Ringing {
-                        // The move queued a stop-ringing push per device of the
-                        // callee; they leave after this answer.
-                        push::stop_ringing::after_answer(call_id);
-                    }
-                    return answered;
+                if let Some(moved) = calls::apply(connection, call_id, transition).await? {
+                    *stop_ringing |= call.status == CallStatus::Ringing;
+                    return answer(connection, call_id, user, action, moved, true).await;
                 }
             }
         }

@@ -204,6 +204,45 @@ async fn postgres_failures_are_clean_errors_for_the_guest() {
     host.stop().await;
 }
 
+/// Spin 4.0.2 gives each component its own pools (a client factory per
+/// component id), so two components on one database never share a session
+/// and an app holds up to 64 connections per component. A host that shared
+/// them would hold fewer, and hide a shortage Spin shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_component_has_its_own_postgres_connections() {
+    let db = TestDb::empty().await.unwrap();
+    let mut text = probes_app(&[("/...", "probe"), ("/other/...", "other-probe")], &["postgres://127.0.0.1:5432"]);
+    for component in ["probe", "other-probe"] {
+        text += &format!("\n[component.{component}.variables]\ndb_url = {:?}\n", db.url);
+    }
+    let manifest = TempManifest::write(&text).unwrap();
+    let host = TestHost::start(&manifest.path, BTreeMap::new()).await.unwrap();
+
+    // One request at a time: a component's pool hands its one idle
+    // connection out again, and the other component's pool opens its own.
+    let mut sessions: BTreeMap<&str, std::collections::BTreeSet<i64>> = BTreeMap::new();
+    for _ in 0..3 {
+        for prefix in ["", "/other"] {
+            let (status, body) = get_json(&host, &format!("{prefix}/pg/backend")).await;
+            assert_eq!(status, 200, "{body}");
+            let pid = body["pid"].as_i64().unwrap_or_else(|| panic!("{prefix}: {body}"));
+            sessions.entry(prefix).or_default().insert(pid);
+        }
+    }
+    let (probe, other) = (&sessions[""], &sessions["/other"]);
+    assert_eq!((probe.len(), other.len()), (1, 1), "each component reuses its pooled session: {sessions:?}");
+    assert_ne!(probe, other, "the components share a session");
+
+    // The server agrees: two sessions on the database besides ours.
+    let client = db.client().await.unwrap();
+    let row = client
+        .query_one("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", &[&db.name])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 2);
+    host.stop().await;
+}
+
 /// A local HTTP server that answers 204 to everything.
 async fn tiny_server() -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

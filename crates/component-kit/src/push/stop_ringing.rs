@@ -3,8 +3,9 @@
 //!
 //! The statement that moves the call queues one `push_outbox` row per device
 //! (a trigger, so no path can forget). Sending never delays the action that
-//! caused it: the component sends after its answer ([`after_answer`], the
-//! component-model task goes on past its return value), and the sweep sends
+//! caused it: the component sends after its answer, on the request's
+//! connection ([`after_answer`], the component-model task goes on past its
+//! return value), and the sweep sends
 //! whatever is left ([`send_pending`]): rows whose sender died, or that found
 //! no provider answering. A sender claims rows with a lease first, so two
 //! senders never push the same row; a row is pushed again only after a
@@ -41,14 +42,12 @@ pub struct Sweep {
     pub retry: u64,
 }
 
-/// Sends `call_id`'s queued stop-ringing pushes after the answer has left,
-/// on a connection of its own; the sweep covers a sender cut short.
-pub fn after_answer(call_id: Uuid) {
+/// Sends `call_id`'s queued stop-ringing pushes after the answer has left, on
+/// the request's own connection: the caller hands it over once it is done
+/// with it, so a request holds one connection and checks out one. The sweep
+/// covers a sender cut short.
+pub fn after_answer(connection: Connection, call_id: Uuid) {
     spin_sdk::wasip3::spawn(async move {
-        let connection = match db::connect().await {
-            Ok(connection) => connection,
-            Err(_) => return,
-        };
         let _ = send_pending(&connection, Some(call_id), 64).await;
     });
 }

@@ -32,6 +32,7 @@ async fn handle(request: Request) -> impl IntoResponse {
         "/pg/roundtrip" => pg_roundtrip().await,
         "/pg/bad" => pg_bad().await,
         "/pg/insert" => pg_insert(&param(&query, "value")).await,
+        "/pg/backend" => pg_backend().await,
         "/fetch" => fetch(&param(&query, "url")).await,
         _ => echo(request).await,
     };
@@ -153,6 +154,27 @@ async fn pg_insert(value: &str) -> serde_json::Value {
         .await
     {
         Ok(count) => serde_json::json!({ "inserted": count }),
+        Err(error) => serde_json::json!({ "error": format!("{error:?}") }),
+    }
+}
+
+/// The process id of the server session the pooled connection is on, which
+/// tells a reused connection from a new one.
+async fn pg_backend() -> serde_json::Value {
+    let connection = match open().await {
+        Ok(connection) => connection,
+        Err(error) => return serde_json::json!({ "error": error }),
+    };
+    let rows = match connection.query("SELECT pg_backend_pid() AS pid", vec![]).await {
+        Ok(result) => result.collect().await,
+        Err(error) => Err(error),
+    };
+    match rows.as_deref() {
+        Ok([row]) => match &row[0] {
+            DbValue::Int32(pid) => serde_json::json!({ "pid": pid }),
+            other => serde_json::json!({ "error": describe(other) }),
+        },
+        Ok(rows) => serde_json::json!({ "error": format!("{} rows", rows.len()) }),
         Err(error) => serde_json::json!({ "error": format!("{error:?}") }),
     }
 }
