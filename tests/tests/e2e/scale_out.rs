@@ -27,7 +27,7 @@ const TOKEN_LIMIT: usize = 5;
 async fn three_instances_in_session_mode_serve_every_flow_through_the_balancer() {
     let _turn = ONE_FLEET_AT_A_TIME.lock().await;
     let began = Instant::now();
-    let fleet = start(Pooling::Session, &[("token_rate_limit_per_minute", &TOKEN_LIMIT.to_string())]).await;
+    let mut fleet = start(Pooling::Session, &[("token_rate_limit_per_minute", &TOKEN_LIMIT.to_string())]).await;
     let client = client();
     say(&format!("session fleet up in {:?}; database connections at rest: {}", began.elapsed(), fleet.database_connections().await.unwrap()));
 
@@ -36,6 +36,7 @@ async fn three_instances_in_session_mode_serve_every_flow_through_the_balancer()
     timed("sweeps", sweeps_from_every_instance_take_each_due_call_once(&fleet, &client)).await;
     timed("initiates", parallel_initiates_never_double_book(&fleet, &client, "session")).await;
     timed("rate limit", the_token_rate_limit_is_exact_across_instances(&fleet, &client)).await;
+    timed("kill and restart", a_killed_instance_is_routed_around_and_rejoins(&mut fleet, &client)).await;
     fleet.stop().await;
     say(&format!("session fleet checks took {:?}", began.elapsed()));
 }
@@ -388,6 +389,21 @@ async fn the_token_rate_limit_is_exact_across_instances(fleet: &Fleet, client: &
     }
     assert_eq!((admitted, limited), (TOKEN_LIMIT, REQUESTS - TOKEN_LIMIT));
     assert_spread(fleet, &["/get-livekit-token"], &before);
+}
+
+/// A killed instance's requests go to the others (HAProxy retries a refused
+/// connection elsewhere, and its checks take it out); restarted, it serves again.
+async fn a_killed_instance_is_routed_around_and_rejoins(fleet: &mut Fleet, client: &reqwest::Client) {
+    fleet.kill(1).await.unwrap();
+    for _ in 0..12 {
+        register(fleet, client, new_user()).await;
+    }
+    fleet.restart(1).await.unwrap();
+    let before = served(fleet, &["/push-token-register"]);
+    for _ in 0..12 {
+        register(fleet, client, new_user()).await;
+    }
+    assert_spread(fleet, &["/push-token-register"], &before);
 }
 
 async fn start(pooling: Pooling, overrides: &[(&str, &str)]) -> Fleet {
