@@ -286,6 +286,16 @@ impl Fleet {
     }
 }
 
+/// Finds HAProxy and PgBouncer, installing Debian's packages when missing
+/// (as [`Fleet::start`] does), so that a test run can do it up front.
+///
+/// Errors: either is missing and apt-get could not install it.
+pub fn ensure_installed() -> anyhow::Result<()> {
+    tools::haproxy()?;
+    tools::pgbouncer()?;
+    Ok(())
+}
+
 /// The fleet's temporary folder (config files, logs, Spin's data), removed
 /// on drop unless `E2E_GUEST_LOGS` is set.
 struct WorkDir(PathBuf);
