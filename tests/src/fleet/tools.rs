@@ -78,7 +78,17 @@ pub(super) fn devhost() -> anyhow::Result<PathBuf> {
     let target_dir = profile_dir.parent().context("a profile folder inside the target folder")?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
+    // As from a shell: cargo gives this test process CARGO_MANIFEST_DIR and
+    // the like, and build scripts that watch them (ring's) would make the
+    // nested build recompile, in place, what the test build just built.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if name.starts_with("CARGO_") && name != "CARGO_HOME" {
+            command.env_remove(&name);
+        }
+    }
     command
+        .env_remove("LD_LIBRARY_PATH")
         .current_dir(crate::paths::repo_root())
         .args(["build", "-p", "devhost", "--bin", "devhost", "--target-dir"])
         .arg(target_dir);
