@@ -270,12 +270,19 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         None => None,
     };
     build()?;
+    // The scale-out suite (e2e::fleet) runs our host as `devhost up`
+    // processes; built here so that no test builds it.
+    let mut devhost = cargo();
+    devhost.current_dir(root()).args(["build", "-p", "devhost", "--bin", "devhost"]);
+    run(devhost)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime
         .block_on(migrate::connect(&e2e::db::server_url()))
         .context("the tests need PostgreSQL; none answered")?;
     // The OpenAPI fuzzer (tests/tests/e2e/openapi_fuzz.rs), pinned, from PyPI.
     e2e::schemathesis::ensure()?;
+    // The scale-out suite's balancer and pooler (Debian's haproxy, pgbouncer).
+    e2e::fleet::ensure_installed()?;
     let mut command = cargo();
     command.current_dir(root()).args(["test", "--workspace", "--exclude", "xtask"]);
     for package in wasm_packages()?.iter().map(String::as_str).chain(WASM_LIBRARIES) {

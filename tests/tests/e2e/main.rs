@@ -23,6 +23,7 @@ mod postgres_statements;
 mod postgres_tls;
 mod push_providers;
 mod push_token;
+mod scale_out;
 mod sentry;
 mod sweep;
 mod sweep_cadence;
