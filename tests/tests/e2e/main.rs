@@ -23,6 +23,7 @@ mod postgres_tls;
 mod push_providers;
 mod push_token;
 mod sentry;
+mod soak;
 mod sweep;
 mod sweep_cadence;
 mod token;
