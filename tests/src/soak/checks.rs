@@ -382,7 +382,7 @@ fn failures(evidence: &Evidence<'_>) -> Check {
         .collect();
     let mut by_code: BTreeMap<String, usize> = BTreeMap::new();
     for attempt in &failed {
-        *by_code.entry(format!("{}", attempt.status.map_or("none".to_owned(), |s| s.to_string()))).or_default() += 1;
+        *by_code.entry(attempt.status.map_or("none".to_owned(), |status| status.to_string())).or_default() += 1;
     }
     let mut problems = outside.clone();
     problems.extend(given_up.iter().cloned());

@@ -367,7 +367,7 @@ impl Random {
         Self(seed)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -377,12 +377,12 @@ impl Random {
 
     /// Uniform-enough in `0..bound` (`bound` > 0).
     pub fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound.max(1)
+        self.next_u64() % bound.max(1)
     }
 
     /// A version-4 UUID from the generator.
     pub fn uuid(&mut self) -> Uuid {
-        let bytes = (u128::from(self.next()) << 64) | u128::from(self.next());
+        let bytes = (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64());
         uuid::Builder::from_random_bytes(bytes.to_le_bytes()).into_uuid()
     }
 }
