@@ -50,26 +50,7 @@ impl App {
         let component_url = rewrite(&db.url);
         let livekit = FakeLiveKit::start(LIVEKIT_KEY, LIVEKIT_SECRET).await;
         let push = FakePush::start().await;
-        let push_origin = format!("http://{}", push.host());
-        let mut variables: BTreeMap<String, String> = [
-            ("database_url", component_url.as_str()),
-            ("auth_jwt_secret", crate::users::AUTH_SECRET),
-            ("livekit_url", LIVEKIT_WS_URL),
-            ("livekit_api_url", livekit.url.as_str()),
-            ("livekit_api_key", LIVEKIT_KEY),
-            ("livekit_api_secret", LIVEKIT_SECRET),
-            ("livekit_timeout_seconds", "2"),
-            ("push_provider", "expo"),
-            ("push_origin", push_origin.as_str()),
-            ("push_access_token", PUSH_ACCESS_TOKEN),
-            // Tests make many registrations and calls per user; those about the
-            // limits set their own.
-            ("push_register_rate_limit_per_minute", "1000000"),
-            ("call_initiate_rate_limit_per_minute", "1000000"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+        let mut variables = standard_variables(&component_url, &livekit, &push);
         for (name, value) in overrides {
             variables.insert((*name).to_owned(), (*value).to_owned());
         }
@@ -139,6 +120,31 @@ impl App {
     }
 }
 
+/// The standard test variables: the components reach the database at
+/// `database_url`, LiveKit at `livekit` and the push provider at `push`.
+pub fn standard_variables(database_url: &str, livekit: &FakeLiveKit, push: &FakePush) -> BTreeMap<String, String> {
+    let push_origin = format!("http://{}", push.host());
+    [
+        ("database_url", database_url),
+        ("auth_jwt_secret", crate::users::AUTH_SECRET),
+        ("livekit_url", LIVEKIT_WS_URL),
+        ("livekit_api_url", livekit.url.as_str()),
+        ("livekit_api_key", LIVEKIT_KEY),
+        ("livekit_api_secret", LIVEKIT_SECRET),
+        ("livekit_timeout_seconds", "2"),
+        ("push_provider", "expo"),
+        ("push_origin", push_origin.as_str()),
+        ("push_access_token", PUSH_ACCESS_TOKEN),
+        // Tests make many registrations and calls per user; those about the
+        // limits set their own.
+        ("push_register_rate_limit_per_minute", "1000000"),
+        ("call_initiate_rate_limit_per_minute", "1000000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
 /// A received answer, read whole.
 #[derive(Debug)]
 pub struct Answer {
@@ -148,7 +154,8 @@ pub struct Answer {
 }
 
 impl Answer {
-    async fn from(response: reqwest::Response) -> Self {
+    /// Reads `response` whole; panics when its body is not JSON.
+    pub async fn from(response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap_or_default();

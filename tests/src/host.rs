@@ -17,6 +17,15 @@ pub enum Runtime {
     Spin(SpinBinary),
 }
 
+impl Runtime {
+    /// The runtime of this test process: [`runtime`], owned.
+    ///
+    /// Errors: as [`runtime`].
+    pub fn from_env() -> anyhow::Result<Self> {
+        runtime().cloned()
+    }
+}
+
 /// The runtime of this test process, read and checked once.
 ///
 /// Errors: `E2E_RUNTIME` is neither `devhost` nor `spin`, or `SPIN_BIN` is

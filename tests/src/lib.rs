@@ -15,6 +15,7 @@ pub mod fake_push;
 pub mod fake_sentry;
 pub mod fake_server;
 pub mod fake_tls;
+pub mod fleet;
 pub mod host;
 pub mod load;
 pub mod manifests;

@@ -270,6 +270,11 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         None => None,
     };
     build()?;
+    // The scale-out suite (e2e::fleet) runs our host as `devhost up`
+    // processes; built here so that no test builds it.
+    let mut devhost = cargo();
+    devhost.current_dir(root()).args(["build", "-p", "devhost", "--bin", "devhost"]);
+    run(devhost)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime
         .block_on(migrate::connect(&e2e::db::server_url()))

@@ -22,6 +22,7 @@ mod postgres_statements;
 mod postgres_tls;
 mod push_providers;
 mod push_token;
+mod scale_out;
 mod sentry;
 mod soak;
 mod sweep;
