@@ -25,6 +25,7 @@ impl FleetTarget {
             Pooling::Direct => "direct to Postgres",
             Pooling::Session => "PgBouncer session pooling",
             Pooling::Transaction => "PgBouncer transaction pooling",
+            Pooling::Statement => "PgBouncer statement pooling",
         };
         let description = format!("{} {} instances behind HAProxy, {pooling}", options.instances, if spin { "spin" } else { "devhost" });
         let fleet = Fleet::start(options).await?;

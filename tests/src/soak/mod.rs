@@ -10,6 +10,7 @@
 
 pub mod checks;
 pub mod client;
+pub mod fleet_target;
 pub mod report;
 pub mod scenario;
 pub mod target;

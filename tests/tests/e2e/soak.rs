@@ -5,14 +5,16 @@
 
 use std::time::Duration;
 
-use e2e::soak::{self, KillPlan, SingleHost, SoakOptions};
+use e2e::fleet::{FleetOptions, Runtime};
+use e2e::soak::fleet_target::FleetTarget;
+use e2e::soak::{self, SoakOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_soak_loses_nothing_and_applies_nothing_twice() {
-    let mut target = SingleHost::start(&[]).await.expect("the app starts");
-    // One host: its outage is everyone's, so it is short enough for the
-    // client's backoff (0.25 + 0.5 + 1 + 2 s) to ride out.
-    let options = SoakOptions { kill: Some(KillPlan { instance: 0, kill_at: 0.45, restart_at: 0.5 }), ..SoakOptions::short() };
+    let runtime = Runtime::from_env().expect("a usable E2E_RUNTIME");
+    let mut target = FleetTarget::start(FleetOptions { runtime, ..FleetOptions::default() }).await.expect("the fleet starts");
+    // Three instances, PgBouncer in session mode; instance 1 down from 8 s to 12 s.
+    let options = SoakOptions::short();
     let report = soak::run(&mut target, &options).await.expect("the soak runs");
     target.stop().await;
     println!("{report}");
