@@ -156,13 +156,6 @@ fn build() -> anyhow::Result<()> {
     run(command)
 }
 
-/// Builds our host's binary, which the fleet runs as its instances.
-fn build_devhost() -> anyhow::Result<()> {
-    let mut command = cargo();
-    command.current_dir(root()).args(["build", "-p", "devhost", "--bin", "devhost"]);
-    run(command)
-}
-
 fn up(args: &[String]) -> anyhow::Result<()> {
     let mut listen = "127.0.0.1:3000".to_owned();
     let mut fakes = false;

@@ -22,10 +22,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         Some(_) => Runtime::Spin(e2e::spin::SpinBinary::from_env()?),
         None => Runtime::Devhost,
     };
+    // The instances of our host run target/debug/devhost, built by
+    // `cargo xtask test` (or by the fleet when missing).
     super::build()?;
-    if matches!(runtime, Runtime::Devhost) {
-        super::build_devhost()?;
-    }
     let tokio = tokio::runtime::Runtime::new()?;
     tokio.block_on(migrate::connect(&e2e::db::server_url())).context("the soak needs PostgreSQL; none answered")?;
     if args.all_modes {
@@ -86,11 +85,12 @@ fn parse(args: &[String]) -> anyhow::Result<Args> {
         let mut value = |what: &str| args.next().with_context(|| format!("{flag} needs {what}")).cloned();
         match flag.as_str() {
             "--pooling" => {
-                parsed.pooling = match value("direct, session or transaction")?.as_str() {
+                parsed.pooling = match value("direct, session, transaction or statement")?.as_str() {
                     "direct" => Pooling::Direct,
                     "session" => Pooling::Session,
                     "transaction" => Pooling::Transaction,
-                    other => bail!("--pooling {other:?}: direct, session or transaction"),
+                    "statement" => Pooling::Statement,
+                    other => bail!("--pooling {other:?}: direct, session, transaction or statement"),
                 }
             }
             "--instances" => parsed.instances = value("a number")?.parse().context("--instances takes a number")?,

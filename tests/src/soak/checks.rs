@@ -16,6 +16,7 @@ use super::scenario::{is_terminal, CallHistory, Journal};
 pub struct CallRow {
     pub status: String,
     pub end_reason: Option<String>,
+    pub rang: bool,
     pub accepted: bool,
     pub live: bool,
 }
@@ -51,8 +52,8 @@ pub struct DatabaseFacts {
 /// Loads what the checks need from the database.
 pub async fn load(sql: &tokio_postgres::Client, ring_timeout: u64, join_timeout: u64, initiate_timeout: u64) -> anyhow::Result<DatabaseFacts> {
     let mut calls = HashMap::new();
-    for row in sql.query("SELECT id, status, end_reason, accepted_at IS NOT NULL, live_at IS NOT NULL FROM calls", &[]).await? {
-        calls.insert(row.get::<_, Uuid>(0), CallRow { status: row.get(1), end_reason: row.get(2), accepted: row.get(3), live: row.get(4) });
+    for row in sql.query("SELECT id, status, end_reason, ringing_at IS NOT NULL, accepted_at IS NOT NULL, live_at IS NOT NULL FROM calls", &[]).await? {
+        calls.insert(row.get::<_, Uuid>(0), CallRow { status: row.get(1), end_reason: row.get(2), rang: row.get(3), accepted: row.get(4), live: row.get(5) });
     }
     let mut outbox = BTreeMap::new();
     for row in sql.query("SELECT call_id, token, sent_at IS NOT NULL, attempts FROM push_outbox", &[]).await? {
@@ -147,8 +148,9 @@ fn explained(evidence: &Evidence<'_>) -> Check {
         let (status, reason) = history.believed();
         match status.as_deref() {
             Some(status) if is_terminal(status) => {
+                // A failed call's reason is the system's (push, join, network).
                 let reason = reason.as_deref().or(implied_reason(status));
-                if row.status != status || row.end_reason.as_deref() != reason {
+                if row.status != status || reason.is_some_and(|reason| row.end_reason.as_deref() != Some(reason)) {
                     wrong.push(format!("{}: client {status}/{reason:?}, database {}/{:?}", history.id, row.status, row.end_reason));
                 }
             }
@@ -229,7 +231,8 @@ fn nothing_twice(evidence: &Evidence<'_>) -> Check {
     check("no transition applied twice", twice.is_empty(), format!("{repeats} repeats answered changed:false, {} applied twice{}", twice.len(), sample(&twice)))
 }
 
-/// Each call the client started rang its callee's devices once, resends included.
+/// Each call that reached `ringing` rang its callee's devices once, resends
+/// included; one that never did rang nobody.
 fn rings(evidence: &Evidence<'_>) -> Check {
     let mut rings: HashMap<String, usize> = HashMap::new();
     for push in &evidence.pushes {
@@ -240,7 +243,8 @@ fn rings(evidence: &Evidence<'_>) -> Check {
     let mut wrong = Vec::new();
     for history in &evidence.journal.calls {
         let count = rings.get(&history.id.to_string()).copied().unwrap_or(0);
-        if count != 1 {
+        let expected = usize::from(evidence.db.calls.get(&history.id).is_some_and(|row| row.rang));
+        if count != expected {
             wrong.push(format!("{} rang {count} times", history.id));
         }
     }
@@ -384,17 +388,27 @@ fn failures(evidence: &Evidence<'_>) -> Check {
     for attempt in &failed {
         *by_code.entry(attempt.status.map_or("none".to_owned(), |status| status.to_string())).or_default() += 1;
     }
+    let stranded_outside: Vec<String> = evidence
+        .journal
+        .stranded
+        .iter()
+        .filter(|(at, _)| !evidence.down.iter().any(|window| *at >= window.killed_at && *at <= window.back_at + evidence.grace))
+        .map(|(at, call)| format!("call-initiate stranded {call} at {:.1} s", at.as_secs_f64()))
+        .collect();
     let mut problems = outside.clone();
     problems.extend(given_up.iter().cloned());
+    problems.extend(stranded_outside.iter().cloned());
     check(
         "no 5xx outside the down window, each retried",
         problems.is_empty(),
         format!(
-            "{} failed attempts ({by_code:?}), {} outside the window, {} requests retried to an answer, {} gave up{}",
+            "{} failed attempts ({by_code:?}), {} outside the window, {} requests retried to an answer, {} gave up; {} call-initiates answered 409 with a call that never rang (first request died with the instance), {} outside the window{}",
             failed.len(),
             outside.len(),
             failed_exchanges.len() - given_up.len(),
             given_up.len(),
+            evidence.journal.stranded.len(),
+            stranded_outside.len(),
             sample(&problems)
         ),
     )

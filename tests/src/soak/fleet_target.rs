@@ -54,10 +54,6 @@ impl Target for FleetTarget {
         &self.fleet.push
     }
 
-    fn instances(&self) -> usize {
-        self.fleet.instances()
-    }
-
     async fn kill(&mut self, index: usize) -> anyhow::Result<()> {
         self.fleet.kill(index).await
     }

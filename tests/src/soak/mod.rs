@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 pub use report::SoakReport;
-pub use target::{SingleHost, Target};
+pub use target::Target;
 
 use client::{Client, RetryRules};
 use report::DownWindow;

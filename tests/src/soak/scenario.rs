@@ -30,6 +30,10 @@ pub enum Plan {
     /// Nobody answers: the ring deadline passes (back-dated) and the
     /// callee's late accept finds the call missed.
     RingOut,
+    /// Not a plan: call-initiate answered with a call of its key that is
+    /// not ringing (its first request died on a killed instance); the
+    /// caller cancels it, as the app would.
+    Stranded,
 }
 
 impl Plan {
@@ -97,6 +101,9 @@ pub struct Journal {
     pub unexpected: Vec<String>,
     /// Initiations whose outcome the client never learned.
     pub initiations_unknown: u64,
+    /// call-initiate answers naming a call of their key that never rang
+    /// (its first request died with an instance): when, which.
+    pub stranded: Vec<(Duration, String)>,
     pub deliveries: Vec<Delivery>,
     /// Users left out of the pool: a call of theirs the client lost track of.
     pub quarantined: u64,
@@ -208,6 +215,15 @@ impl Scenario {
         let started = self.client.send(Route::CallInitiate, Auth::User(&self.users.bearers[caller]), &body, Some(&key)).await;
         let id = started.body["call"]["id"].as_str().and_then(|id| id.parse::<Uuid>().ok());
         let room = started.body["roomName"].as_str().map(str::to_owned);
+        if let (Some(id), Some(409)) = (id, started.status) {
+            // As openapi.yaml says a resend answers when its first request's
+            // call is neither ringing nor ended; expected only around a kill.
+            self.journal.lock().expect("journal").stranded.push((self.client.elapsed(), format!("call {id} {}", started.body["status"])));
+            let mut history = CallHistory { id, caller, callee, plan: Plan::Stranded, steps: vec![step("initiate", &started)] };
+            let settled = self.hang_up_if_open(&mut history).await;
+            self.journal.lock().expect("journal").calls.push(history);
+            return settled;
+        }
         let (Some(id), Some(room), Some(201)) = (id, room, started.status) else {
             let mut journal = self.journal.lock().expect("journal");
             match (started.status, started.code.as_str()) {
@@ -244,6 +260,8 @@ impl Scenario {
                 }
                 self.act(&mut history, callee, "accept").await;
             }
+            // Never picked; hang_up_if_open ends it.
+            Plan::Stranded => {}
         }
         let settled = self.hang_up_if_open(&mut history).await;
         self.journal.lock().expect("journal").calls.push(history);
