@@ -63,7 +63,7 @@ async fn all_modes(args: &Args, runtime: Runtime) -> anyhow::Result<()> {
         println!("{report}");
         let internal: usize = report.routes.iter().map(|route| route.failed).sum();
         let prepared = logs.lines().filter(|line| line.contains("prepared statement") && line.contains("does not exist")).count();
-        let example = logs.lines().find(|line| line.contains("prepared statement")).map(|line| format!("; e.g. {}", line.trim())).unwrap_or_default();
+        let example = logs.lines().find(|line| line.contains("prepared statement") && line.contains("does not exist")).map(|line| format!("; e.g. {}", line.trim())).unwrap_or_default();
         lines.push(format!(
             "{name:<12} {}  {:.0} req/s, {internal} failed attempts, {prepared} `prepared statement ... does not exist` log lines{example}",
             if report.passed() { "PASS" } else { "FAIL" },

@@ -161,6 +161,7 @@ pub async fn run<T: Target>(target: &mut T, options: &SoakOptions) -> anyhow::Re
     let evidence = checks::Evidence { journal: &journal, attempts: &attempts, down: &down, grace: GRACE, pushes, db: facts };
     let verdicts = checks::evaluate(&evidence);
     let stop_ringing = checks::stop_ringing_tally(&evidence);
+    let rings = checks::ring_tally(&evidence);
     let statuses = scenario::tally(evidence.db.calls.values().map(|row| row.status.clone())).into_iter().collect();
     let in_calls_phase: Vec<_> = attempts.iter().filter(|attempt| attempt.sent_at >= calls_began_at).cloned().collect();
     let peak = samples.iter().copied().max().unwrap_or(0);
@@ -179,6 +180,7 @@ pub async fn run<T: Target>(target: &mut T, options: &SoakOptions) -> anyhow::Re
         connections_mean: mean,
         connection_samples: samples.len(),
         routes: report::route_figures(&attempts),
+        rings,
         stop_ringing,
         checks: verdicts,
     })

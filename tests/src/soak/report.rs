@@ -52,6 +52,7 @@ pub struct SoakReport {
     pub connections_mean: f64,
     pub connection_samples: usize,
     pub routes: Vec<RouteFigures>,
+    pub rings: super::checks::Rings,
     pub stop_ringing: super::checks::StopRinging,
     pub checks: Vec<Check>,
 }
