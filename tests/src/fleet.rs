@@ -40,7 +40,8 @@ pub enum Pooling {
     /// Through PgBouncer with `pool_mode = transaction`. PgBouncer before
     /// 1.21 (Debian 12 ships 1.18) cannot follow the named statement Spin
     /// prepares for every query across server connections, so some
-    /// requests fail with 500 and `prepared statement "sN" does not exist`.
+    /// requests fail with 500 and `prepared statement "sN" does not exist`;
+    /// from 1.21 the fleet sets `max_prepared_statements`, which does.
     Transaction,
     /// Through PgBouncer with `pool_mode = statement`: it refuses the
     /// transactions some routes open (and closes their connection).
@@ -60,11 +61,21 @@ pub struct FleetOptions {
     pub overrides: Vec<(String, String)>,
     /// Our host only: leave Nagle on for accepted sockets, as Spin does.
     pub no_tcp_nodelay: bool,
+    /// Whether HAProxy keeps its connections to the instances alive
+    /// (default false: a new one per request). See [`haproxy`] for why.
+    pub upstream_keepalive: bool,
 }
 
 impl Default for FleetOptions {
     fn default() -> Self {
-        Self { instances: 3, pooling: Pooling::Session, runtime: Runtime::Devhost, overrides: Vec::new(), no_tcp_nodelay: false }
+        Self {
+            instances: 3,
+            pooling: Pooling::Session,
+            runtime: Runtime::Devhost,
+            overrides: Vec::new(),
+            no_tcp_nodelay: false,
+            upstream_keepalive: false,
+        }
     }
 }
 
@@ -141,7 +152,7 @@ impl Fleet {
         for instance in instances.iter_mut().skip(1) {
             instance.wait_healthy(&client, START_DEADLINE).await?;
         }
-        let balancer = haproxy::HaProxy::start(&dir.0, &ports).await?;
+        let balancer = haproxy::HaProxy::start(&dir.0, &ports, options.upstream_keepalive).await?;
         let fleet = Fleet { instances, launch, balancer, pooler, client, cron_secret: CRON_SECRET.to_owned(), db, livekit, push, _dir: dir };
         fleet.wait_balanced().await?;
         Ok(fleet)
@@ -228,6 +239,18 @@ impl Fleet {
         self.pooler.as_ref().map(pgbouncer::PgBouncer::log)
     }
 
+    /// PgBouncer's version (major, minor, patch); `None` with [`Pooling::Direct`].
+    pub fn pooler_version(&self) -> Option<(u32, u32, u32)> {
+        self.pooler.as_ref().map(pgbouncer::PgBouncer::version)
+    }
+
+    /// Whether the pooler follows named prepared statements across server
+    /// connections (PgBouncer 1.21 or newer, where the fleet sets
+    /// `max_prepared_statements`), which transaction mode needs with Spin.
+    pub fn pooler_tracks_prepared_statements(&self) -> bool {
+        self.pooler_version().is_some_and(|version| version >= pgbouncer::TRACKS_PREPARED_STATEMENTS)
+    }
+
     /// Everything instance `index` wrote so far, over all its starts: the
     /// host's lines and the components' JSON log lines.
     ///
@@ -261,6 +284,16 @@ impl Fleet {
             pooler.stop().await;
         }
     }
+}
+
+/// Finds HAProxy and PgBouncer, installing Debian's packages when missing
+/// (as [`Fleet::start`] does), so that a test run can do it up front.
+///
+/// Errors: either is missing and apt-get could not install it.
+pub fn ensure_installed() -> anyhow::Result<()> {
+    tools::haproxy()?;
+    tools::pgbouncer()?;
+    Ok(())
 }
 
 /// The fleet's temporary folder (config files, logs, Spin's data), removed

@@ -291,6 +291,8 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         .context("the tests need PostgreSQL; none answered")?;
     // The OpenAPI fuzzer (tests/tests/e2e/openapi_fuzz.rs), pinned, from PyPI.
     e2e::schemathesis::ensure()?;
+    // The scale-out suite's balancer and pooler (Debian's haproxy, pgbouncer).
+    e2e::fleet::ensure_installed()?;
     let mut command = cargo();
     command.current_dir(root()).args(["test", "--workspace", "--exclude", "xtask"]);
     for package in wasm_packages()?.iter().map(String::as_str).chain(WASM_LIBRARIES) {

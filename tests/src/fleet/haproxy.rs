@@ -28,12 +28,12 @@ pub(super) struct HaProxy {
 impl HaProxy {
     /// Starts HAProxy balancing over the instances on `ports` (server `iN`
     /// is the instance on `ports[N]`).
-    pub(super) async fn start(dir: &Path, ports: &[u16]) -> anyhow::Result<Self> {
+    pub(super) async fn start(dir: &Path, ports: &[u16], upstream_keepalive: bool) -> anyhow::Result<Self> {
         let binary = super::tools::haproxy()?;
         let port = super::free_port()?;
         let stats_port = super::free_port()?;
         let config = dir.join("haproxy.cfg");
-        std::fs::write(&config, config_text(port, stats_port, ports))?;
+        std::fs::write(&config, config_text(port, stats_port, ports, upstream_keepalive))?;
         let mut command = Command::new(&binary);
         // -db: stay in the foreground, with the log on stderr.
         command.arg("-db").arg("-f").arg(&config);
@@ -107,7 +107,13 @@ impl HaProxy {
 /// reading the request. Caveat: `empty-response` would also retry a request
 /// whose instance died mid-processing; the database keeps such a repeat
 /// harmless (guarded updates, idempotency keys, webhook dedupe).
-fn config_text(port: u16, stats_port: u16, instances: &[u16]) -> String {
+///
+/// Upstream keep-alive is off unless asked for (`option http-server-close`:
+/// a new connection to the instance per request): Spin 4.0.2 leaves Nagle
+/// on, so on a reused connection an answer written in two pieces waits up
+/// to 40 ms for the balancer's delayed ACK (docs/deploy.md, "Kept-alive
+/// connections"). Clients keep their connections to HAProxy either way.
+fn config_text(port: u16, stats_port: u16, instances: &[u16], upstream_keepalive: bool) -> String {
     let mut text = format!(
         "global\n\
          \x20 maxconn 4000\n\
@@ -128,9 +134,11 @@ fn config_text(port: u16, stats_port: u16, instances: &[u16]) -> String {
          \x20 bind 127.0.0.1:{port}\n\
          \x20 default_backend instances\n\
          backend instances\n\
+         \x20 {upstream}\n\
          \x20 balance roundrobin\n\
          \x20 option httpchk GET /health\n\
-         \x20 http-check expect status 200\n"
+         \x20 http-check expect status 200\n",
+        upstream = if upstream_keepalive { "option http-keep-alive" } else { "option http-server-close" },
     );
     for (index, instance_port) in instances.iter().enumerate() {
         text.push_str(&format!(

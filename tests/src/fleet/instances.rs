@@ -118,9 +118,16 @@ impl Instance {
         self.process.is_some()
     }
 
+    /// Kills it and waits (bounded) until nothing serves its port.
     pub(super) async fn kill(&mut self) -> anyhow::Result<()> {
-        if let Some(mut process) = self.process.take() {
-            process.kill().await?;
+        let Some(mut process) = self.process.take() else { return Ok(()) };
+        process.kill().await?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+            if Instant::now() > deadline {
+                bail!("instance {}'s port {} still accepts connections 5 s after it was killed", self.index, self.port);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(())
     }

@@ -13,10 +13,18 @@ use super::process::{tail, Process};
 /// How long PgBouncer may take to answer on its admin console.
 const START_DEADLINE: Duration = Duration::from_secs(15);
 
+/// The first PgBouncer that follows named prepared statements across
+/// server connections in transaction mode (`max_prepared_statements`).
+pub(super) const TRACKS_PREPARED_STATEMENTS: Version = (1, 21, 0);
+
+/// (major, minor, patch).
+pub(super) type Version = (u32, u32, u32);
+
 pub(super) struct PgBouncer {
     process: Process,
     port: u16,
     user: String,
+    version: Version,
 }
 
 impl PgBouncer {
@@ -25,6 +33,7 @@ impl PgBouncer {
     /// ([`crate::db::server_url`]).
     pub(super) async fn start(dir: &Path, pool_mode: &str, instances: usize) -> anyhow::Result<Self> {
         let binary = super::tools::pgbouncer()?;
+        let version = version(&binary)?;
         let server: tokio_postgres::Config = crate::db::server_url().parse().context("the tests' database URL")?;
         let host = match server.get_hosts().first() {
             Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
@@ -62,8 +71,11 @@ impl PgBouncer {
                  default_pool_size = {pool_size}\n\
                  max_client_conn = 1000\n\
                  query_wait_timeout = 30\n\
-                 ignore_startup_parameters = extra_float_digits\n",
+                 ignore_startup_parameters = extra_float_digits\n\
+                 {prepared_statements}",
                 userlist = userlist.display(),
+                // 1.18 refuses the key it does not know.
+                prepared_statements = if version >= TRACKS_PREPARED_STATEMENTS { "max_prepared_statements = 200\n" } else { "" },
             ),
         )?;
         for file in [&userlist, &ini] {
@@ -76,7 +88,7 @@ impl PgBouncer {
         }
         command.arg(&ini);
         let process = Process::spawn("pgbouncer", &mut command, &dir.join("pgbouncer.log"))?;
-        let mut pooler = Self { process, port, user };
+        let mut pooler = Self { process, port, user, version };
         pooler.wait_ready().await?;
         Ok(pooler)
     }
@@ -84,6 +96,10 @@ impl PgBouncer {
     /// The URL of `database` through PgBouncer.
     pub(super) fn url(&self, database: &str) -> String {
         format!("postgres://{}@127.0.0.1:{}/{database}?sslmode=disable", self.user, self.port)
+    }
+
+    pub(super) fn version(&self) -> Version {
+        self.version
     }
 
     pub(super) fn log(&self) -> String {
@@ -110,6 +126,17 @@ impl PgBouncer {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// What `--version` says: `PgBouncer 1.18.0` on its first line.
+fn version(binary: &Path) -> anyhow::Result<Version> {
+    let output = Command::new(binary).arg("--version").output().with_context(|| format!("running {} --version", binary.display()))?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let parsed = text.lines().next().and_then(|line| line.strip_prefix("PgBouncer ")).and_then(|number| {
+        let mut parts = number.trim().split('.').map(|part| part.parse::<u32>().ok());
+        Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+    });
+    parsed.with_context(|| format!("{} --version said {text:?}", binary.display()))
 }
 
 fn running_as_root() -> bool {
