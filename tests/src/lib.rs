@@ -21,6 +21,7 @@ pub mod load;
 pub mod manifests;
 pub mod paths;
 pub mod schemathesis;
+pub mod soak;
 pub mod spin;
 pub mod stack;
 pub mod tcp_proxy;

@@ -1,4 +1,4 @@
-//! The project's commands: `cargo xtask build | up | migrate | test | bench`.
+//! The project's commands: `cargo xtask build | up | migrate | test | bench | scale`.
 //!
 //! Each installs what it needs first (the wasm target), so that a fresh
 //! machine needs nothing but Rust and a running Postgres.
@@ -6,6 +6,7 @@
 mod bench;
 mod client_kit;
 mod manifest;
+mod scale;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -39,7 +40,15 @@ const USAGE: &str = "usage: cargo xtask <command>
                             route's phases (--compare: against a saved --json run; --only: the
                             routes whose name holds PART; --statement-cache: the host reuses
                             prepared statements, Spin does not; --no-tcp-nodelay: Nagle on for
-                            accepted sockets, as on Spin)";
+                            accepted sockets, as on Spin)
+  scale [--pooling direct|session|transaction] [--instances N] [--seconds S] [--users U] [--workers W]
+                            start N instances (default 3; Spin with SPIN_BIN) behind HAProxy, through
+                            PgBouncer (default session pooling) on a fresh database, and soak them for
+                            S seconds (default 300) with U users (default 2000) on W workers (default
+                            32): calls rung, answered, rejected, cancelled and ended, tokens, LiveKit
+                            webhooks, one instance killed and restarted in the middle; prints the
+                            checks and figures, fails when a check fails
+  scale --all-modes [...]   the soak (30 s, 300 users unless told) in each pooling mode, one line each";
 
 /// The database `up` uses when `SPIN_VARIABLE_DATABASE_URL` is not set.
 /// Spin reads no `sslmode` as `prefer` and verifies TLS, which the local
@@ -61,6 +70,7 @@ fn main() -> anyhow::Result<()> {
             client_kit::test()
         }
         "bench" => bench::run(rest),
+        "scale" => scale::run(rest),
         "manifest" => manifest::run(rest),
         _ => bail!("{USAGE}"),
     }

@@ -25,6 +25,7 @@ mod push_providers;
 mod push_token;
 mod scale_out;
 mod sentry;
+mod soak;
 mod sweep;
 mod sweep_cadence;
 mod token;
