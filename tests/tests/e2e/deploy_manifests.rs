@@ -230,20 +230,16 @@ fn pgbouncer_runs_in_a_pool_mode_the_app_works_with() {
     // docs/spinkube.md, "PgBouncer": Spin prepares a named statement for every
     // query, which PgBouncer follows across server connections only from 1.21,
     // with max_prepared_statements above 0.
-    match setting("pool_mode") {
-        "session" => assert!(
-            setting("client_idle_timeout").parse::<u64>().unwrap_or(0) > 0,
-            "in session mode each idle Spin connection holds a server connection: set client_idle_timeout"
-        ),
-        "transaction" => {
-            assert!(version >= vec![1, 21], "transaction mode needs PgBouncer >= 1.21, the image is {image}");
-            assert!(
-                setting("max_prepared_statements").parse::<u64>().unwrap_or(0) > 0,
-                "transaction mode needs max_prepared_statements > 0 (Spin prepares every query)"
-            );
-        }
-        other => panic!("pool_mode {other:?}: the app works in `session` mode, or `transaction` (PgBouncer >= 1.21, max_prepared_statements > 0)"),
-    }
+    assert_eq!(
+        setting("pool_mode"),
+        "transaction",
+        "the app needs transaction mode: in session mode Spin's idle pooled connections (one pool per component) pin server connections"
+    );
+    assert!(version >= vec![1, 21], "transaction mode needs PgBouncer >= 1.21, the image is {image}");
+    assert!(
+        setting("max_prepared_statements").parse::<u64>().unwrap_or(0) > 0,
+        "transaction mode needs max_prepared_statements > 0 (Spin prepares every query)"
+    );
 
     let components = postgres_components();
     let replicas = spinapp()["spec"]["replicas"].as_u64().expect("spinapp.yaml sets replicas");
