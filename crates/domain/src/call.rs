@@ -152,6 +152,35 @@ impl Transition {
     }
 }
 
+/// Whether moving a call out of `from` by `t` stops a ring that may have
+/// reached the callee's devices, so queues one stop-ringing push per rung
+/// device (trigger `calls_stop_ringing`, whose `WHEN` the drift test keeps
+/// equal to this): every move out of `ringing`, and every end of an
+/// `initiated` call but `no_push_token` (it rang nobody). An `initiated`
+/// call's ring may have left before the instance died or the push timed out;
+/// a stop for a ring that never arrived is ignored by the device.
+pub fn stops_ringing(from: CallStatus, t: &Transition) -> bool {
+    t.from.contains(&from)
+        && match from {
+            S::Ringing => true,
+            S::Initiated => t.to.is_terminal() && t.event != CallEvent::NoPushToken,
+            _ => false,
+        }
+}
+
+impl CallStatus {
+    /// The `status` a `call_ended` push carries for a call that stopped
+    /// ringing in this state: `failed` (its ring push timed out or never
+    /// finished) reads as `missed` on the device, whose kit knows only the
+    /// states a ringing call moves to.
+    pub fn told_when_ring_stops(self) -> CallStatus {
+        match self {
+            Self::Failed => Self::Missed,
+            other => other,
+        }
+    }
+}
+
 /// The active states: a user is in at most one call in these.
 pub const ACTIVE: &[CallStatus] = &[S::Initiated, S::Ringing, S::Accepted, S::Live];
 
@@ -287,6 +316,28 @@ mod tests {
         let lossy: Vec<CallEvent> = TRANSITIONS.iter().filter(|t| t.commit_may_be_lost()).map(|t| t.event).collect();
         assert_eq!(lossy, [PushAccepted], "only the ring may skip the WAL flush; the sweep recovers it");
         assert_eq!(path(S::Initiated, &[PushAccepted, Action(CallAction::Accept), Action(CallAction::Reject)]), None);
+    }
+
+    #[test]
+    fn which_ends_stop_the_ring() {
+        use CallEvent::*;
+        let stopping = |from: CallStatus| -> Vec<CallEvent> { TRANSITIONS.iter().filter(|t| stops_ringing(from, t)).map(|t| t.event).collect() };
+        assert_eq!(stopping(S::Initiated), [PushFailed, InitiateTimeout, Action(CallAction::Cancel)]);
+        assert_eq!(stopping(S::Ringing), [RingTimeout, Action(CallAction::Accept), Action(CallAction::Reject), Action(CallAction::Cancel)]);
+        for status in CallStatus::ALL.iter().filter(|s| !matches!(s, S::Initiated | S::Ringing)) {
+            assert!(stopping(*status).is_empty(), "{status:?}");
+        }
+        // The trigger tells an initiated call's stopping ends apart by end_reason.
+        let reasons: Vec<_> = TRANSITIONS.iter().filter(|t| t.from.contains(&S::Initiated) && t.to.is_terminal()).map(|t| t.end_reason).collect();
+        assert!(reasons.iter().all(Option::is_some));
+        assert_eq!(reasons.iter().collect::<std::collections::HashSet<_>>().len(), reasons.len());
+        // Every status a stop carries is one a ringing call moves to (openapi's CallEndedStatus).
+        let out_of_ringing: Vec<CallStatus> = TRANSITIONS.iter().filter(|t| t.from.contains(&S::Ringing)).map(|t| t.to).collect();
+        for from in [S::Initiated, S::Ringing] {
+            for t in TRANSITIONS.iter().filter(|t| stops_ringing(from, t)) {
+                assert!(out_of_ringing.contains(&t.to.told_when_ring_stops()), "{:?}", t.event);
+            }
+        }
     }
 
     #[test]

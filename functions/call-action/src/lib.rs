@@ -8,7 +8,7 @@
 use component_kit::calls::{self, CallRow};
 use component_kit::{auth, config, db, livekit, push, serve, tokens, Failure, Incoming, Reply};
 use domain::access::admit_to_call;
-use domain::call::{decide, ActionDecision, CallAction, CallStatus, Party};
+use domain::call::{decide, stops_ringing, ActionDecision, CallAction, Party};
 use domain::errors::{ApiError, ErrorCode};
 use domain::ids::UserId;
 use domain::requests::ActOnCall;
@@ -34,15 +34,16 @@ async fn act(incoming: Incoming) -> Result<Reply, Failure> {
     let mut stop_ringing = false;
     let answered = act_on(&connection, user, call_id, action, ring_timeout, &mut stop_ringing).await;
     if stop_ringing {
-        // The call left `ringing`, which queued a stop-ringing push per device
-        // of the callee; they leave after this answer, on this connection.
+        // The call stopped a ring (`call::stops_ringing`), which queued a
+        // stop-ringing push per rung device; they leave after this answer,
+        // on this connection.
         push::stop_ringing::after_answer(connection, call_id);
     }
     answered
 }
 
-/// Decides and applies `action`; sets `stop_ringing` when this request moved
-/// the call out of `ringing` (by acting, or by finding it expired).
+/// Decides and applies `action`; sets `stop_ringing` when this request
+/// stopped a ring (by acting, or by finding the call expired).
 async fn act_on(connection: &Connection, user: UserId, call_id: Uuid, action: CallAction, ring_timeout: u64, stop_ringing: &mut bool) -> Result<Reply, Failure> {
     for _ in 0..ATTEMPTS {
         let (call, expired_now) = calls::load_expiring(connection, call_id, ring_timeout).await?.ok_or(ErrorCode::CallNotFound)?;
@@ -63,7 +64,7 @@ async fn act_on(connection: &Connection, user: UserId, call_id: Uuid, action: Ca
             ActionDecision::AlreadyDone => return answer(connection, call_id, user, action, call, false).await,
             ActionDecision::Apply(transition) => {
                 if let Some(moved) = calls::apply(connection, call_id, transition).await? {
-                    *stop_ringing |= call.status == CallStatus::Ringing;
+                    *stop_ringing |= stops_ringing(call.status, transition);
                     return answer(connection, call_id, user, action, moved, true).await;
                 }
             }

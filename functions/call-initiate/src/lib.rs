@@ -114,6 +114,9 @@ async fn initiate(incoming: Incoming) -> Result<Reply, Failure> {
         PushOutcome::Refused(reason) | PushOutcome::NoAnswer(reason) => {
             calls::apply_recording(&connection, call_id, transition(CallEvent::PushFailed), providers).await?;
             let error = ApiError::new(ErrorCode::PushFailed).with_field("push", ring.providers.clone());
+            // A push that timed out may still have rung a device: the failure
+            // queued a stop per rung device, sent after this answer.
+            push::stop_ringing::after_answer(connection, call_id);
             return Err(Failure::from(error).with_detail(format!("push: {reason}")));
         }
     };

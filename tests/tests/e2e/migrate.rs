@@ -530,7 +530,6 @@ mod drift {
 
         let terminal = names(CallStatus::ALL.iter().copied().filter(|s| s.is_terminal()));
         let active = names(call::ACTIVE.iter().copied());
-        let from_ringing = names(call::TRANSITIONS.iter().filter(|t| t.from.contains(&CallStatus::Ringing)).map(|t| t.to));
 
         compare(p, "calls status CHECK (calls_status_check) vs CallStatus::ALL", literals(&constraint(&client, "calls_status_check").await), names(CallStatus::ALL.iter().copied()));
         compare(p, "calls call_type CHECK vs CallType::ALL", literals(&constraint(&client, "calls_call_type_check").await), names(CallType::ALL.iter().copied()));
@@ -542,13 +541,29 @@ mod drift {
         compare(p, "function calls_terminal_is_final (its IF) vs call::ACTIVE", literals_between(&function(&client, "calls_terminal_is_final").await, "IF OLD.status", "THEN"), active.clone());
         compare(p, "index calls_active_by_status predicate vs call::ACTIVE", literals(&index_predicate(&client, "calls_active_by_status").await), active);
 
+        // Its WHEN has one branch per state a ring can stop from: out of
+        // ringing by the new status, out of initiated by the end_reason
+        // (each of those ends has its own, crates/domain checks).
         let stop_ringing = trigger(&client, "calls_stop_ringing").await;
-        compare(p, "trigger calls_stop_ringing WHEN, old status", literals_between(&stop_ringing, "old.status", "AND"), names([CallStatus::Ringing]));
+        let branches: Vec<&str> = stop_ringing.split(" OR ").collect();
+        let branch = |from: CallStatus| branches.iter().copied().find(|b| literals_between(b, "old.status", "AND").contains(from.as_str())).unwrap_or("");
+        let stopping = |from: CallStatus| call::TRANSITIONS.iter().filter(move |t| call::stops_ringing(from, t));
+        let old_states: BTreeSet<String> = branches.iter().flat_map(|b| literals_between(b, "old.status", "AND")).collect();
+        compare(p, "trigger calls_stop_ringing WHEN, the old state of each branch", old_states, names([CallStatus::Initiated, CallStatus::Ringing]));
+        if branches.len() != 2 {
+            p.push(format!("trigger calls_stop_ringing WHEN: expected two branches, found {stop_ringing}"));
+        }
         compare(
             p,
-            "trigger calls_stop_ringing WHEN, new status vs the `to` of TRANSITIONS out of ringing",
-            literals_between(&stop_ringing, "new.status", ")))"),
-            from_ringing,
+            "trigger calls_stop_ringing WHEN, new status out of ringing vs call::stops_ringing",
+            literals_between(branch(CallStatus::Ringing), "new.status", ")))"),
+            names(stopping(CallStatus::Ringing).map(|t| t.to)),
+        );
+        compare(
+            p,
+            "trigger calls_stop_ringing WHEN, end_reason out of initiated vs call::stops_ringing",
+            literals_between(branch(CallStatus::Initiated), "new.end_reason", ")))"),
+            names(stopping(CallStatus::Initiated).filter_map(|t| t.end_reason)),
         );
         // It copies NEW.status: the list lives in the trigger's WHEN alone.
         compare(p, "function push_outbox_enqueue_stop_ringing quotes no state", literals(&function(&client, "push_outbox_enqueue_stop_ringing").await), BTreeSet::new());

@@ -542,3 +542,114 @@ async fn expo_requests_carry_at_most_100_tokens_and_receipts_at_most_300_ids() {
     assert_eq!(batches, vec![50, 300]);
     app.stop().await;
 }
+
+// A ring may reach a device while its call is still `initiated`: the push
+// timed out, or the instance died before recording `ringing`. Its end stops it.
+
+async fn sweep(app: &App) -> Answer {
+    let answer = app.post("/cleanup-orphans", Some(&format!("Bearer {SECRET}")), "").await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    answer
+}
+
+async fn outbox_rows(app: &App, call_id: Uuid) -> i64 {
+    app.sql().await.query_one("SELECT count(*) FROM push_outbox WHERE call_id = $1", &[&call_id]).await.unwrap().get(0)
+}
+
+/// Rings the callee, then leaves the call as an instance that died after the
+/// push and before recording `ringing` leaves it.
+async fn ring_then_crash(app: &App, caller: Uuid, callee: Uuid) -> Uuid {
+    let started = initiate(app, caller, callee).await;
+    assert_eq!(started.status, 201, "{:?}", started.body);
+    let call_id: Uuid = started.body["call"]["id"].as_str().unwrap().parse().unwrap();
+    app.sql().await.execute("UPDATE calls SET status = 'initiated', ringing_at = NULL WHERE id = $1", &[&call_id]).await.unwrap();
+    call_id
+}
+
+/// The devices of [`callee_with_two_phones`] each get exactly one `call_ended` for `call_id`.
+async fn each_phone_stops_once(app: &App, apns: &FakeApns, fcm: &FakeFcm, call_id: Uuid) {
+    let is_stop = |value: &Value| value["type"] == "call_ended" && value["callId"] == call_id.to_string();
+    eventually("every device stops ringing", || {
+        apns.pushes().iter().any(|push| is_stop(&push.payload))
+            && fcm.messages().iter().any(|message| is_stop(&message.data))
+            && expo_messages(app, "call_ended").iter().map(|m| m["to"].as_array().map_or(0, Vec::len)).sum::<usize>() >= 2
+    })
+    .await;
+    assert_eq!(apns.pushes().iter().filter(|push| is_stop(&push.payload)).count(), 1);
+    assert_eq!(fcm.messages().iter().filter(|message| is_stop(&message.data)).count(), 1);
+    assert_eq!(expo_messages(app, "call_ended").iter().map(|m| m["to"].as_array().map_or(0, Vec::len)).sum::<usize>(), 2);
+    assert_eq!(outbox_rows(app, call_id).await, 4, "one row per rung device");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ring_whose_push_timed_out_is_stopped() {
+    let Stack { app, fcm, _runtime_config, .. } = stack(&[("push_timeout_seconds", "1")]).await;
+    let callee = new_user();
+    register(&app, callee, ANDROID_FCM, "android", "fcm").await;
+    fcm.hang(true);
+    let failed = initiate(&app, new_user(), callee).await;
+    assert_eq!((failed.status, failed.code()), (502, "PUSH_FAILED"), "{:?}", failed.body);
+    fcm.hang(false);
+    let call_id: Uuid = app.sql().await.query_one("SELECT id FROM calls WHERE callee_id = $1", &[&callee]).await.unwrap().get(0);
+    assert_eq!(outbox_rows(&app, call_id).await, 1, "a stop for the device the ring may have reached");
+
+    // The stop left after the answer, maybe into the hang: then the sweep resends it.
+    let is_stop = |data: &Value| data["type"] == "call_ended" && data["callId"] == call_id.to_string();
+    let started = Instant::now();
+    while !fcm.messages().iter().any(|message| is_stop(&message.data)) {
+        assert!(started.elapsed() < Duration::from_secs(15), "the phone never stopped ringing");
+        app.sql().await.execute("UPDATE push_outbox SET claimed_until = now() - interval '1 second' WHERE call_id = $1 AND sent_at IS NULL", &[&call_id]).await.unwrap();
+        sweep(&app).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stops: Vec<Value> = fcm.messages().into_iter().map(|message| message.data).filter(is_stop).collect();
+    assert_eq!(stops, [json!({ "type": "call_ended", "callId": call_id.to_string(), "status": "missed" })], "one stop, as missed");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cancelled_before_ringing_was_recorded_stops_the_ring() {
+    let Stack { app, apns, fcm, _runtime_config } = stack(&[]).await;
+    let caller = new_user();
+    let callee = callee_with_two_phones(&app).await;
+    let call_id = ring_then_crash(&app, caller, callee).await;
+
+    let body = json!({ "callId": call_id, "action": "cancel" }).to_string();
+    let cancelled = app.post("/call-action", Some(&bearer(caller)), &body).await;
+    assert_eq!(cancelled.status, 200, "{:?}", cancelled.body);
+    assert_eq!(cancelled.body["call"]["status"], "cancelled");
+    each_phone_stops_once(&app, &apns, &fcm, call_id).await;
+    let ended = json!({ "type": "call_ended", "callId": call_id.to_string(), "status": "cancelled" });
+    assert_eq!(apns.pushes().last().map(|push| push.payload.clone()), Some(ended));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_failing_an_initiated_call_stops_the_ring() {
+    let Stack { app, apns, fcm, _runtime_config } = stack(&[]).await;
+    let callee = callee_with_two_phones(&app).await;
+    let call_id = ring_then_crash(&app, new_user(), callee).await;
+    app.sql().await.execute("UPDATE calls SET created_at = now() - interval '1 hour' WHERE id = $1", &[&call_id]).await.unwrap();
+
+    let swept = sweep(&app).await;
+    assert_eq!(swept.body["summary"]["steps"]["callsPushTimeout"], 1, "{:?}", swept.body);
+    assert_eq!(swept.body["summary"]["steps"]["stopRingingSent"], 4, "{:?}", swept.body);
+    each_phone_stops_once(&app, &apns, &fcm, call_id).await;
+    let ended = json!({ "type": "call_ended", "callId": call_id.to_string(), "status": "missed" });
+    assert_eq!(fcm.messages().last().map(|message| message.data.clone()), Some(ended));
+    assert_eq!(sweep(&app).await.body["summary"]["steps"]["stopRingingSent"], 0, "sent once");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_with_no_devices_queues_no_stop() {
+    let Stack { app, _runtime_config, .. } = stack(&[]).await;
+    // Known (it once dialed someone unknown) but with no device.
+    let callee = new_user();
+    assert_eq!(initiate(&app, callee, new_user()).await.code(), "USER_NOT_FOUND");
+    let unreachable = initiate(&app, new_user(), callee).await;
+    assert_eq!((unreachable.status, unreachable.code()), (409, "CALLEE_UNREACHABLE"), "{:?}", unreachable.body);
+    let call_id: Uuid = app.sql().await.query_one("SELECT id FROM calls WHERE callee_id = $1 AND end_reason = 'no_push_token'", &[&callee]).await.unwrap().get(0);
+    assert_eq!(outbox_rows(&app, call_id).await, 0);
+    app.stop().await;
+}

@@ -1,5 +1,5 @@
 //! Stop-ringing pushes: a `call_ended` message to every device of the callee
-//! once a ringing call is accepted, rejected, cancelled, missed or failed.
+//! once a ring that may have reached them stops (`domain::call::stops_ringing`).
 //!
 //! The statement that moves the call queues one `push_outbox` row per device
 //! (a trigger, so no path can forget). Sending never delays the action that
@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use domain::call::CallStatus;
 use domain::delivery::DeviceOutcome;
 use domain::ids::UserId;
 use domain::push::PushKind;
@@ -92,6 +93,8 @@ pub async fn send_pending(connection: &Connection, call_id: Option<Uuid>, limit:
             let devices: Vec<Device> = rows.iter().map(|(_, _, device)| device.clone()).collect();
             let call_id = Uuid::parse_str(call).unwrap_or_default();
             let user = UserId::parse(user).unwrap_or(UserId(Uuid::nil()));
+            // The device is told a state its kit knows (`failed` reads as `missed`).
+            let status = CallStatus::parse(status).map_or(status.as_str(), |status| status.told_when_ring_stops().as_str());
             let sent = super::deliver(connection, settings, user, &devices, Message::Ended { call_id, status }).await;
             super::record::prune_gone(connection, &devices, &sent).await;
             let results: Vec<(i64, i32, Sent)> = rows.iter().zip(sent).map(|((id, attempts, _), sent)| (*id, *attempts, sent)).collect();
