@@ -29,10 +29,6 @@ async fn a_short_soak_loses_nothing_and_applies_nothing_twice() {
     let stops = &report.stop_ringing;
     assert_eq!((stops.missing, stops.doubled, stops.stray), (0, 0, 0), "{report}");
     assert!(stops.resent_after_lost_verdict * 50 <= stops.devices, "{report}");
-    // FIXME: an instance killed between ringing the callee and recording
-    // `ringing` leaves an `initiated` call whose devices rang; cancelled or
-    // failed from `initiated`, it queues no stop-ringing push. Only calls the
-    // kill stranded may show it.
     assert_eq!(report.rings.wrong, 0, "{report}");
     assert!(report.calls >= 50, "too few calls to mean anything: {report}");
     assert!(report.elapsed < options.duration + Duration::from_secs(20), "{report}");
