@@ -136,8 +136,11 @@ fn config_text(port: u16, stats_port: u16, instances: &[u16], upstream_keepalive
          backend instances\n\
          \x20 {upstream}\n\
          \x20 balance roundrobin\n\
-         \x20 option httpchk GET /health\n\
+         \x20 option httpchk\n\
+         \x20 http-check send meth GET uri /health ver HTTP/1.1 hdr Host localhost\n\
          \x20 http-check expect status 200\n",
+        // HTTP/1.1 with a Host: Spin 4.0.2 answers HAProxy's default check
+        // (HTTP/1.0, no Host) with nothing usable, and every instance stays DOWN.
         upstream = if upstream_keepalive { "option http-keep-alive" } else { "option http-server-close" },
     );
     for (index, instance_port) in instances.iter().enumerate() {
