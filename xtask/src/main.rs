@@ -273,6 +273,16 @@ fn ca_root_from_env() -> Option<String> {
     std::env::var("SPIN_VARIABLE_DATABASE_CA_ROOT").ok().filter(|pem| !pem.trim().is_empty())
 }
 
+/// The packages the test run covers: the workspace but xtask and what only
+/// compiles for wasm.
+fn workspace_tests(command: &mut Command) -> anyhow::Result<()> {
+    command.args(["--workspace", "--exclude", "xtask"]);
+    for package in wasm_packages()?.iter().map(String::as_str).chain(WASM_LIBRARIES) {
+        command.args(["--exclude", package]);
+    }
+    Ok(())
+}
+
 fn test(args: &[String]) -> anyhow::Result<()> {
     // Checked first: a wrong SPIN_BIN should not wait for the whole run.
     let spin = match std::env::var_os("SPIN_BIN") {
@@ -281,9 +291,12 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     };
     build()?;
     // The scale-out suite (e2e::fleet) runs our host as `devhost up`
-    // processes; built here so that no test builds it.
+    // processes; built here so that no test builds it, with the very package
+    // and target selection of the test run below: `cargo build -p devhost`
+    // alone unifies other features and compiles wasmtime a second time.
     let mut devhost = cargo();
-    devhost.current_dir(root()).args(["build", "-p", "devhost", "--bin", "devhost"]);
+    devhost.current_dir(root()).args(["build", "--all-targets"]);
+    workspace_tests(&mut devhost)?;
     run(devhost)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime
@@ -294,10 +307,8 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     // The scale-out suite's balancer and pooler (Debian's haproxy, pgbouncer).
     e2e::fleet::ensure_installed()?;
     let mut command = cargo();
-    command.current_dir(root()).args(["test", "--workspace", "--exclude", "xtask"]);
-    for package in wasm_packages()?.iter().map(String::as_str).chain(WASM_LIBRARIES) {
-        command.args(["--exclude", &package]);
-    }
+    command.current_dir(root()).arg("test");
+    workspace_tests(&mut command)?;
     command.args(args);
     run(command)?;
     // A filtered run (`cargo xtask test calls`) is about the Rust tests only.
