@@ -35,8 +35,8 @@ use crate::outbound_http::AllowedHosts;
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "wit/spin-postgres@4.2.0",
-        world: "spin:postgres/host",
+        path: "../../wit/spin-postgres@4.2.0",
+        world: "spin:postgres/imports",
         // WIT `async func`s get `async | store` on top (the `*WithStore`
         // traits); the blocking ones take `&mut self` (`Host*` traits), as
         // in Spin: with `store`, a blocking function would link as async
