@@ -1,27 +1,25 @@
 //! The HTTP trigger, shaped like Spin 4.0.2's (`crates/trigger-http`): hyper
-//! in front, Spin's routing and `spin-*` headers, and each request handed to
-//! wasmtime-wasi-http's `ProxyHandler`, which reuses an instance for several
-//! requests (some at once) exactly as Spin configures it. The guest's answer
-//! streams to hyper as it is written, so head and body leave the socket as
-//! they do on Spin. Failures the host itself answers (body too large, trap,
-//! timeout) use the JSON error contract of [`crate::answers`].
+//! in front, Spin's routing and `spin-*` headers, and each request served by
+//! a fresh instance through the `wasi:http/incoming-handler@0.2` export, as
+//! Spin's `WasiHttpExecutor` does: the answer goes to hyper as soon as the
+//! guest sets it, and the instance lives on until `handle` returns (work
+//! after the answer). Failures the host itself answers (body too large,
+//! trap, timeout) use the JSON error contract of [`crate::answers`].
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
-use http_body::{Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt as _, Empty, Full, Limited};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use wasmtime_wasi_http::handler::{HandlerState, Proxy, ProxyHandler, ProxyPre, StoreBundle};
-use wasmtime_wasi_http::p3::bindings::ServicePre;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::WasiHttpView as _;
 
 use crate::answers::{self, HostError};
 use crate::log;
@@ -41,12 +39,6 @@ pub struct HttpSettings {
     /// so an answer written in two parts waits for the client's delayed ACK;
     /// `false` shows what production pays.
     pub tcp_nodelay: bool,
-    /// Requests one instance serves before it is dropped (Spin: 128).
-    pub max_instance_reuse_count: usize,
-    /// Requests one instance serves at once (Spin: 16).
-    pub max_instance_concurrent_reuse_count: usize,
-    /// How long an idle instance waits for another request (Spin: 1 s).
-    pub idle_instance_timeout: Duration,
 }
 
 impl Default for HttpSettings {
@@ -56,9 +48,6 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(60),
             log_requests: true,
             tcp_nodelay: true,
-            max_instance_reuse_count: 128,
-            max_instance_concurrent_reuse_count: 16,
-            idle_instance_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -69,7 +58,7 @@ pub type ResponseBody = UnsyncBoxBody<Bytes, std::io::Error>;
 /// What an HTTP route dispatches to: a component's request handler, or the
 /// reason it has none (answered as 500 at request time).
 enum Handler {
-    Ready(ProxyHandler<ComponentState>),
+    Ready(Arc<ComponentHandler>),
     Broken(String),
 }
 
@@ -92,17 +81,15 @@ impl HttpTrigger {
                 .components
                 .get(id)
                 .ok_or_else(|| anyhow::anyhow!("route names unknown component {id:?}"))?;
-            let handler = match ServicePre::new(component.pre.clone()) {
-                Ok(pre) => Handler::Ready(ProxyHandler::new(
-                    ComponentState {
-                        runtime: runtime.clone(),
-                        component: component.clone(),
-                        limits: limits.clone(),
-                    },
-                    ProxyPre::P3(pre),
-                )),
+            let handler = match ProxyPre::new(component.pre.clone()) {
+                Ok(pre) => Handler::Ready(Arc::new(ComponentHandler {
+                    runtime: runtime.clone(),
+                    component: component.clone(),
+                    pre,
+                    request_timeout: limits.request_timeout,
+                })),
                 Err(error) => {
-                    let reason = format!("component {id:?} does not export a wasi:http handler: {error}");
+                    let reason = format!("component {id:?} does not export wasi:http/incoming-handler@0.2: {error}");
                     log::event("error", &reason, &[("component", id.as_str().into())]);
                     Handler::Broken(reason)
                 }
@@ -211,10 +198,10 @@ impl HttpTrigger {
         let slot = self.runtime.slot().await;
         crate::phases::finish(crate::phases::Phase::Slot, timing);
         let timing = crate::phases::start();
-        let answer = tokio::time::timeout(self.limits.request_timeout, invoke(handler, component, request)).await;
+        let answer = tokio::time::timeout(self.limits.request_timeout, handler.clone().invoke(request, slot, context.request_id.clone())).await;
         crate::phases::finish(crate::phases::Phase::Guest, timing);
         let response = match answer {
-            Ok(Ok(response)) => response.map(|body| Guarded { body, _guard: slot }.boxed_unsync()),
+            Ok(Ok(response)) => response,
             Ok(Err(failure)) => internal_error(context, component, &failure),
             Err(_) => {
                 log::event(
@@ -288,142 +275,70 @@ impl HttpTrigger {
     }
 }
 
-/// Hands `request` to an instance of the component, as Spin's wasip3
-/// executor does: the answer comes back as soon as the guest returns it,
-/// and the instance keeps running until hyper has read the whole body.
-async fn invoke(
-    handler: &ProxyHandler<ComponentState>,
-    component: &str,
-    request: Request<Full<Bytes>>,
-) -> Result<Response<ResponseBody>, String> {
-    let request = request.map(|body| {
-        body.map_err(|never| -> wasmtime_wasi_http::p3::bindings::http::types::ErrorCode { match never {} })
-    });
-    let (request, request_io) = wasmtime_wasi_http::p3::Request::from_http(request);
-    let (answer_tx, answer_rx) = oneshot::channel::<Result<Response<ResponseBody>, String>>();
-    let component = component.to_owned();
-    handler.spawn(
-        None,
-        Box::new(move |accessor, guest| {
-            Box::pin(async move {
-                let Proxy::P3(service) = guest else {
-                    let _ = answer_tx.send(Err("not a wasi:http@0.3 handler".to_owned()));
-                    return;
-                };
-                let answer = async {
-                    let response = service
-                        .handle(accessor, request)
-                        .await
-                        .map_err(to_anyhow)?
-                        .map_err(|code| anyhow::anyhow!("guest answered with error code {code:?}"))?;
-                    accessor
-                        .with(|access| response.into_http(access, request_io))
-                        .map_err(to_anyhow)
-                }
-                .await;
-                let response = match answer {
-                    Ok(response) => response,
-                    Err(error) => {
-                        let _ = answer_tx.send(Err(format!("{error:#}")));
-                        return;
-                    }
-                };
-                let (done_tx, done_rx) = oneshot::channel();
-                let response = response.map(|body| {
-                    Guarded {
-                        body: body.map_err(|code| std::io::Error::other(format!("{code:?}"))),
-                        _guard: DoneSignal(Some(done_tx)),
-                    }
-                    .boxed_unsync()
-                });
-                if answer_tx.send(Ok(response)).is_ok() {
-                    // Leaving now would stop the guest before it has written
-                    // the body hyper is about to read.
-                    let _ = done_rx.await;
-                }
-            })
-        }),
-    );
-    match answer_rx.await {
-        Ok(answer) => answer,
-        Err(_) => Err(format!("component {component:?} trapped or its instance failed")),
-    }
-}
-
-/// The state a [`ProxyHandler`] needs to make stores for one component.
-struct ComponentState {
+/// What serves one component's requests: its pre-linked handler export.
+struct ComponentHandler {
     runtime: Arc<Runtime>,
     component: Arc<LoadedComponent>,
-    limits: HttpSettings,
+    pre: ProxyPre<InstanceState>,
+    request_timeout: Duration,
 }
 
-impl HandlerState for ComponentState {
-    type StoreData = InstanceState;
-
-    fn new_store(&self, _request_id: Option<u64>) -> wasmtime::Result<StoreBundle<InstanceState>> {
-        Ok(StoreBundle {
-            store: self.runtime.store(&self.component, crate::postgres::Trigger::Http),
-            write_profile: Box::new(|_| ()),
-        })
-    }
-
-    fn request_timeout(&self) -> Duration {
-        // Our own deadline answers 504 first; the instance goes a moment later.
-        self.limits.request_timeout.saturating_add(Duration::from_secs(1))
-    }
-
-    fn idle_instance_timeout(&self) -> Duration {
-        self.limits.idle_instance_timeout
-    }
-
-    fn max_instance_reuse_count(&self) -> usize {
-        self.limits.max_instance_reuse_count.max(1)
-    }
-
-    fn max_instance_concurrent_reuse_count(&self) -> usize {
-        self.limits.max_instance_concurrent_reuse_count.max(1)
-    }
-
-    fn handle_worker_error(&self, error: wasmtime::Error) {
-        log::event(
-            "error",
-            "component instance failed",
-            &[("component", self.component.id.as_str().into()), ("error", format!("{error:?}").into())],
-        );
-    }
-}
-
-/// A body that keeps `_guard` alive until hyper is done with it: the
-/// request's instance slot, or the signal that lets the instance finish.
-struct Guarded<B, G> {
-    body: B,
-    _guard: G,
-}
-
-impl<B: http_body::Body + Unpin, G: Unpin> http_body::Body for Guarded<B, G> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
-
-/// Tells the instance, when dropped with the body, that hyper has read it.
-struct DoneSignal(Option<oneshot::Sender<()>>);
-
-impl Drop for DoneSignal {
-    fn drop(&mut self) {
-        if let Some(done) = self.0.take() {
-            let _ = done.send(());
+impl ComponentHandler {
+    /// Serves `request` with a fresh instance, as Spin 4.0.2 serves a
+    /// `wasi:http@0.2` component: `handle` runs in its own task; the answer
+    /// comes back as soon as the guest sets it, and the task (holding
+    /// `slot`, the instance's place in the pool) goes on until `handle`
+    /// returns, or [`ComponentHandler::request_timeout`] ends it.
+    async fn invoke(
+        self: Arc<Self>,
+        request: Request<Full<Bytes>>,
+        slot: tokio::sync::OwnedSemaphorePermit,
+        request_id: String,
+    ) -> Result<Response<ResponseBody>, String> {
+        let mut store = self.runtime.store(&self.component, crate::postgres::Trigger::Http);
+        let proxy = self.pre.instantiate_async(&mut store).await.map_err(|e| format!("instantiating: {e:?}"))?;
+        let request = request.map(|body| body.map_err(|never| -> ErrorCode { match never {} }));
+        let (answer_tx, answer_rx) = oneshot::channel();
+        let (incoming, outparam) = {
+            let mut http = store.data_mut().http();
+            let incoming = http.new_incoming_request(Scheme::Http, request).map_err(|e| format!("{e:?}"))?;
+            let outparam = http.new_response_outparam(answer_tx).map_err(|e| format!("{e:?}"))?;
+            (incoming, outparam)
+        };
+        let handler = self.clone();
+        let guest = tokio::spawn(async move {
+            let _slot = slot;
+            let call = proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam);
+            match tokio::time::timeout(handler.request_timeout, call).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(error)) => Err(format!("{:?}", to_anyhow(error))),
+                Err(_) => Err(format!("still running after {} s", handler.request_timeout.as_secs())),
+            }
+        });
+        match answer_rx.await {
+            Ok(Ok(response)) => {
+                let component = self.component.id.clone();
+                // As Spin: what fails after the answer only reaches the log.
+                tokio::spawn(async move {
+                    let outcome = guest.await.unwrap_or_else(|panic| Err(format!("panicked: {panic}")));
+                    if let Err(error) = outcome {
+                        log::event(
+                            "error",
+                            "component failed after its answer",
+                            &[("component", component.into()), ("requestId", request_id.into()), ("error", error.into())],
+                        );
+                    }
+                });
+                Ok(response.map(|body| body.map_err(|code| std::io::Error::other(format!("{code:?}"))).boxed_unsync()))
+            }
+            Ok(Err(code)) => Err(format!("guest answered with error code {code:?}")),
+            Err(_) => {
+                let outcome = guest.await.unwrap_or_else(|panic| Err(format!("panicked: {panic}")));
+                Err(match outcome {
+                    Ok(()) => "guest failed to produce a response prior to returning".to_owned(),
+                    Err(error) => format!("component {:?} failed: {error}", self.component.id),
+                })
+            }
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Outbound network policy and outbound HTTP (the `wasi:http` p3 client),
+//! Outbound network policy and outbound HTTP (`wasi:http/outgoing-handler@0.2`),
 //! shaped like Spin 4.0.2's (`factor-outbound-networking`,
 //! `factor-outbound-http`):
 //! - [`AllowedHosts`]: `allowed_outbound_hosts`, checked here and nowhere
@@ -26,7 +26,8 @@
 //! `ConnectionReadTimeout`, and the same when the body stalls longer than
 //! the between-bytes timeout; anything else hyper reports
 //! `HttpProtocolError`. Each timeout is the guest's `request-options` value,
-//! or [`DEFAULT_TIMEOUT`].
+//! or [`DEFAULT_TIMEOUT`] where it set none (wasmtime-wasi-http hands us its
+//! own 600 s default then, which is Spin's too).
 
 mod allowed_hosts;
 mod client;
@@ -37,8 +38,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
-use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
-use wasmtime_wasi_http::p3::{RequestOptions, WasiHttpHooks};
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
+use wasmtime_wasi_http::p2::types::{HostFutureIncomingResponse, IncomingResponse, OutgoingRequestConfig};
+use wasmtime_wasi_http::p2::{HttpResult, WasiHttpHooks};
 
 pub use allowed_hosts::AllowedHosts;
 pub use tls::{ClientTlsConfigs, ComponentTls};
@@ -161,27 +163,12 @@ pub struct OutboundHttp {
     tls: ComponentTls,
 }
 
-type SendFuture = Box<
-    dyn std::future::Future<
-            Output = Result<
-                (
-                    http::Response<UnsyncBoxBody<Bytes, ErrorCode>>,
-                    Box<dyn std::future::Future<Output = Result<(), ErrorCode>> + Send>,
-                ),
-                wasmtime_wasi::TrappableError<ErrorCode>,
-            >,
-        > + Send,
->;
-
 impl WasiHttpHooks for OutboundHttp {
     fn send_request(
         &mut self,
         mut request: http::Request<UnsyncBoxBody<Bytes, ErrorCode>>,
-        options: Option<RequestOptions>,
-        // The guest's verdict on the answer: nothing here could act on it
-        // (hyper notices a dropped body by itself), as on Spin.
-        _guest_done: Box<dyn std::future::Future<Output = Result<(), ErrorCode>> + Send>,
-    ) -> SendFuture {
+        config: OutgoingRequestConfig,
+    ) -> HttpResult<HostFutureIncomingResponse> {
         let uri = request.uri();
         let scheme = uri.scheme_str().unwrap_or("https").to_owned();
         let host = uri.host().unwrap_or_default().to_owned();
@@ -200,25 +187,25 @@ impl WasiHttpHooks for OutboundHttp {
                     ("destination", format!("{scheme}://{host}:{port}").into()),
                 ],
             );
-            return Box::new(async { Err(ErrorCode::HttpRequestDenied.into()) });
+            return Err(ErrorCode::HttpRequestDenied.into());
         }
         request.headers_mut().remove(http::header::HOST);
-        let timeouts = client::Timeouts::from_options(options, DEFAULT_TIMEOUT);
+        let timeouts = client::Timeouts::from_config(&config, DEFAULT_TIMEOUT);
         let tls = (scheme == "https").then(|| self.tls.config_for(&host));
         let clients = self.clients.clone();
-        Box::new(async move {
+        let exchange = wasmtime_wasi::runtime::spawn(async move {
             let timing = crate::phases::start();
             let sent = clients.send(request, tls, timeouts).await;
             crate::phases::finish(crate::phases::Phase::OutboundHttp, timing);
-            let response = sent?;
-            // Connection failures after the head show up in the body, as with
-            // Spin's pooled client: there is no separate I/O future to report.
-            let io = async { Ok(()) };
-            Ok((
-                response,
-                Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
-            ))
-        })
+            // Connection failures after the head show up in the body, as
+            // with Spin's pooled client: there is no worker task to watch.
+            Ok(sent.map(|resp| IncomingResponse {
+                resp,
+                worker: None,
+                between_bytes_timeout: timeouts.between_bytes(),
+            }))
+        });
+        Ok(HostFutureIncomingResponse::pending(exchange))
     }
 }
 

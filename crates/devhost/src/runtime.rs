@@ -12,7 +12,7 @@ use sha2::Digest as _;
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::p3::{WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::p2::{WasiHttpCtxView, WasiHttpView};
 use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::manifest::LoadedManifest;
@@ -28,8 +28,8 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 #[derive(Debug, Clone)]
 pub struct RuntimeLimits {
     /// Invocations served at once; further ones wait for a slot. The pool
-    /// holds twice as many instances, because an instance that just served
-    /// a request lingers for reuse (as on Spin) while the next one starts.
+    /// holds twice as many instances, for the cron trigger's and for those
+    /// still being torn down.
     pub max_instances: u32,
     /// Linear memory one instance may grow to.
     pub max_memory_bytes: usize,
@@ -226,12 +226,9 @@ fn engine(limits: &RuntimeLimits) -> anyhow::Result<Engine> {
 
 fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
     let mut linker = Linker::<InstanceState>::new(engine);
-    // spin-sdk 6 serves `wasi:http@0.3` but Rust's standard library inside
-    // the guest still imports WASI 0.2 (io, clocks, cli, random).
+    // Guests are WASI 0.2 components serving `wasi:http/incoming-handler@0.2`.
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(to_anyhow)?;
-    // spin-sdk 6's own helpers (`time::sleep`) use the WASI 0.3 interfaces.
-    wasmtime_wasi::p3::add_to_linker(&mut linker).map_err(to_anyhow)?;
-    wasmtime_wasi_http::p3::add_to_linker(&mut linker).map_err(to_anyhow)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(to_anyhow)?;
     crate::variables::add_to_linker(&mut linker, |state| &mut state.variables).map_err(to_anyhow)?;
     crate::postgres::add_to_linker(&mut linker, |state| PostgresView {
         ctx: &mut state.postgres,

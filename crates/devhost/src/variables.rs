@@ -1,4 +1,4 @@
-//! `spin:variables@3.0.0`: application variables with defaults from
+//! `fermyon:spin/variables@2.0.0`: application variables with defaults from
 //! `[variables]`, overridden by `SPIN_VARIABLE_<UPPER_NAME>` from the
 //! environment (Spin's environment provider), and exposed to a component only
 //! through its own `[component.<id>.variables]` templates.
@@ -13,13 +13,12 @@ use crate::manifest::Manifest;
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "wit/spin-variables@3.0.0",
-        world: "spin:variables/host",
-        imports: { default: async | store },
+        path: "wit/spin-variables@2.0.0",
+        world: "fermyon:spin/host",
     });
 }
 
-pub use bindings::spin::variables::variables::Error as VariableError;
+pub use bindings::fermyon::spin::variables::Error as VariableError;
 
 /// Every component's variables, resolved once at start-up.
 #[derive(Clone)]
@@ -45,19 +44,26 @@ impl Variables {
         env: impl Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Self> {
         let mut application = BTreeMap::new();
+        let mut unresolved = Vec::new();
         for (name, decl) in &manifest.variables {
-            let env_name = env_name(name);
-            let value = match (env(&env_name), &decl.default) {
+            let value = match (env(&env_name(name)), &decl.default) {
                 (Some(value), _) => value,
                 (None, Some(default)) => default.clone(),
-                (None, None) if decl.required => bail!(
-                    "required variable {name:?} has no value: set {env_name} in the environment"
-                ),
+                (None, None) if decl.required => {
+                    unresolved.push(name.as_str());
+                    continue;
+                }
                 (None, None) => bail!(
                     "variable {name:?} has neither a default nor `required = true`"
                 ),
             };
             application.insert(name.clone(), value);
+        }
+        if !unresolved.is_empty() {
+            // Spin's words first (`spin up` stops with them), then how to fix it.
+            let keys = unresolved.iter().map(|name| format!("Key({name:?})")).collect::<Vec<_>>().join(", ");
+            let settings = unresolved.iter().map(|name| env_name(name)).collect::<Vec<_>>().join(", ");
+            bail!("no provider resolved required variable(s): [{keys}]; set {settings} in the environment");
         }
         let mut by_component = BTreeMap::new();
         for (id, component) in &manifest.component {
@@ -145,35 +151,27 @@ pub struct VariablesCtx {
     pub variables: Variables,
 }
 
+impl bindings::fermyon::spin::variables::Host for VariablesCtx {
+    fn get(&mut self, name: String) -> Result<String, VariableError> {
+        let timing = crate::phases::start();
+        let value = self.variables.get(&self.component, &name);
+        crate::phases::finish(crate::phases::Phase::Variables, timing);
+        value
+    }
+}
+
 struct HostVariables;
 
 impl HasData for HostVariables {
     type Data<'a> = &'a mut VariablesCtx;
 }
 
-impl bindings::spin::variables::variables::HostWithStore for HostVariables {
-    async fn get<T>(
-        accessor: &wasmtime::component::Accessor<T, Self>,
-        name: String,
-    ) -> Result<String, VariableError> {
-        let timing = crate::phases::start();
-        let value = accessor.with(|mut access| {
-            let ctx = access.get();
-            ctx.variables.get(&ctx.component, &name)
-        });
-        crate::phases::finish(crate::phases::Phase::Variables, timing);
-        value
-    }
-}
-
-impl bindings::spin::variables::variables::Host for &mut VariablesCtx {}
-
-/// Adds `spin:variables@3.0.0` to `linker`.
+/// Adds `fermyon:spin/variables@2.0.0` to `linker`.
 pub fn add_to_linker<T: Send + 'static>(
     linker: &mut wasmtime::component::Linker<T>,
     get: fn(&mut T) -> &mut VariablesCtx,
 ) -> wasmtime::Result<()> {
-    bindings::spin::variables::variables::add_to_linker::<T, HostVariables>(linker, get)
+    bindings::fermyon::spin::variables::add_to_linker::<T, HostVariables>(linker, get)
 }
 
 #[cfg(test)]
@@ -230,8 +228,9 @@ source = "two.wasm"
 
     #[test]
     fn required_variable_without_value_fails_start_up() {
-        let err = Variables::resolve(&manifest(""), env(&[])).unwrap_err();
-        assert!(err.to_string().contains("SPIN_VARIABLE_API_KEY"), "{err}");
+        let err = Variables::resolve(&manifest(""), env(&[])).unwrap_err().to_string();
+        assert!(err.starts_with(r#"no provider resolved required variable(s): [Key("api_key")]"#), "{err}");
+        assert!(err.contains("SPIN_VARIABLE_API_KEY"), "{err}");
     }
 
     #[test]

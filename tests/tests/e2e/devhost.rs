@@ -128,7 +128,8 @@ async fn a_required_variable_without_value_stops_start_up() {
     let manifest = TempManifest::write(&probe_app(&[])).unwrap();
     let outcome = TestHost::start(&manifest.path, BTreeMap::new()).await;
     let error = outcome.err().expect("start-up must fail").to_string();
-    assert!(error.contains("SPIN_VARIABLE_SECRET_TOKEN"), "{error}");
+    // Spin 4.0.2's words; our host adds which environment variable to set.
+    assert!(error.contains(r#"no provider resolved required variable(s): [Key("secret_token")]"#), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -382,25 +383,20 @@ async fn a_component_past_the_request_timeout_gets_504_json() {
     host.stop().await;
 }
 
-/// Spin 4.0.2 serves up to 128 requests with one instance (16 at once), so
-/// a component's globals outlive a request; ours must do the same, or a
-/// component that leans on fresh globals would pass here and fail there.
+/// Spin 4.0.2 serves every request of a `wasi:http@0.2` component with a
+/// fresh instance, so a component's globals never outlive a request; ours
+/// must do the same, or a component that caches in a global would look
+/// faster here than in production.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn instances_are_reused_as_spin_reuses_them() {
+async fn every_request_gets_a_fresh_instance_as_on_spin() {
     let (host, _manifest) = probe_host(&[], &[]).await;
     let mut counts = Vec::new();
-    for _ in 0..300 {
+    for _ in 0..50 {
         let (status, body) = get_json(&host, "/served").await;
         assert_eq!(status, 200);
         counts.push(body["served"].as_u64().unwrap());
     }
-    // A request may land on an instance that already served others (which
-    // one is the handler's race, as on Spin), but never past the 128th.
-    let most = counts.iter().copied().max().unwrap();
-    assert!((100..=128).contains(&most), "{counts:?}");
-    let fresh = counts.iter().filter(|&&count| count == 1).count();
-    assert!((3..=60).contains(&fresh), "300 requests took {fresh} instances: {counts:?}");
-
+    assert!(counts.iter().all(|&count| count == 1), "{counts:?}");
     host.stop().await;
 }
 

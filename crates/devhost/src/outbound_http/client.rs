@@ -21,12 +21,15 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime_wasi_http::p3::bindings::http::types::{DnsErrorPayload, ErrorCode};
-use wasmtime_wasi_http::p3::RequestOptions;
+use wasmtime_wasi_http::p2::bindings::http::types::{DnsErrorPayload, ErrorCode};
+use wasmtime_wasi_http::p2::types::OutgoingRequestConfig;
 
 use super::OutboundHttpConfig;
 
 type GuestBody = UnsyncBoxBody<Bytes, ErrorCode>;
+
+/// What wasmtime-wasi-http passes for a timeout the guest did not set.
+const UNSET: Duration = Duration::from_secs(600);
 
 /// The timeouts of one request's phases.
 #[derive(Clone, Copy, Debug)]
@@ -37,14 +40,20 @@ pub(super) struct Timeouts {
 }
 
 impl Timeouts {
-    /// The guest's options, `default` for each it leaves out.
-    pub(super) fn from_options(options: Option<RequestOptions>, default: Duration) -> Self {
-        let options = options.unwrap_or_default();
+    /// The guest's options, `default` for each it leaves out (wasmtime-wasi-http
+    /// reports an option left out as [`UNSET`]).
+    pub(super) fn from_config(config: &OutgoingRequestConfig, default: Duration) -> Self {
+        let or_default = |timeout: Duration| if timeout == UNSET { default } else { timeout };
         Self {
-            connect: options.connect_timeout.unwrap_or(default),
-            first_byte: options.first_byte_timeout.unwrap_or(default),
-            between_bytes: options.between_bytes_timeout.unwrap_or(default),
+            connect: or_default(config.connect_timeout),
+            first_byte: or_default(config.first_byte_timeout),
+            between_bytes: or_default(config.between_bytes_timeout),
         }
+    }
+
+    /// How long the answer's body may stall between two chunks.
+    pub(super) fn between_bytes(&self) -> Duration {
+        self.between_bytes
     }
 }
 

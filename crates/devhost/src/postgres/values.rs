@@ -8,7 +8,7 @@ use chrono::{Datelike as _, NaiveDate, NaiveDateTime, NaiveTime, Timelike as _};
 use tokio_postgres::types::{accepts, to_sql_checked, FromSql, IsNull, ToSql, Type};
 
 use super::bindings::spin::postgres::postgres::{
-    Column, DbDataType, DbValue, Error as GuestError, Interval, ParameterValue,
+    Column, DbDataType, DbValue, Error as GuestError, Interval, ParameterValue, QueryError,
 };
 
 pub type SqlParam = Box<dyn ToSql + Sync + Send>;
@@ -176,8 +176,10 @@ pub fn row(row: &tokio_postgres::Row) -> Result<Vec<DbValue>, GuestError> {
 
 fn value(row: &tokio_postgres::Row, index: usize) -> Result<DbValue, GuestError> {
     fn get<'a, T: FromSql<'a>>(row: &'a tokio_postgres::Row, index: usize) -> Result<Option<T>, GuestError> {
+        // Spin reports a column it cannot convert as a failed query, which
+        // fails the whole statement.
         row.try_get::<_, Option<T>>(index)
-            .map_err(|e| GuestError::ValueConversionFailed(e.to_string()))
+            .map_err(|e| GuestError::QueryFailed(QueryError::Text(e.to_string())))
     }
     let ty = row.columns()[index].type_().clone();
     let value = match ty {
@@ -192,9 +194,12 @@ fn value(row: &tokio_postgres::Row, index: usize) -> Result<DbValue, GuestError>
         Type::BYTEA => get::<Vec<u8>>(row, index)?.map(DbValue::Binary),
         Type::DATE => get::<NaiveDate>(row, index)?.map(|d| DbValue::Date(date_tuple(d))),
         Type::TIME => get::<NaiveTime>(row, index)?.map(|t| DbValue::Time(time_tuple(t))),
-        Type::TIMESTAMP => get::<NaiveDateTime>(row, index)?.map(|dt| DbValue::Datetime(datetime_tuple(dt))),
-        Type::TIMESTAMPTZ => get::<chrono::DateTime<chrono::Utc>>(row, index)?
-            .map(|dt| DbValue::Datetime(datetime_tuple(dt.naive_utc()))),
+        // As Spin 4.0.2: both through `NaiveDateTime`, which tokio-postgres
+        // refuses for `timestamptz` ("cannot convert between the Rust type
+        // ... and the Postgres type `timestamptz`"), failing the query.
+        Type::TIMESTAMP | Type::TIMESTAMPTZ => {
+            get::<NaiveDateTime>(row, index)?.map(|dt| DbValue::Datetime(datetime_tuple(dt)))
+        }
         Type::UUID => get::<uuid::Uuid>(row, index)?.map(|u| DbValue::Uuid(u.to_string())),
         Type::JSON | Type::JSONB => get::<serde_json::Value>(row, index)?
             .map(|json| DbValue::Jsonb(serde_json::to_vec(&json).unwrap_or_default())),
