@@ -168,10 +168,18 @@ async fn postgres_round_trips_every_value_type() {
             "DbValue::DbNull",
             "DbValue::Int16(12)",
             "DbValue::Floating32(0.5)",
-            "DbValue::Datetime((2024, 1, 2, 1, 4, 5, 500000000))"
+            "DbValue::Datetime((2024, 1, 2, 3, 4, 5, 500000000))"
         ]),
         "{body}"
     );
+    // Spin 4.0.2 reads `timestamp` and `timestamptz` through `NaiveDateTime`,
+    // which tokio-postgres refuses for `timestamptz`: the whole query fails.
+    let (status, body) = get_json(&host, "/pg/timestamptz").await;
+    assert_eq!(status, 200);
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(error.contains("QueryFailed"), "{body}");
+    assert!(error.contains("error deserializing column 1: cannot convert between the Rust type"), "{body}");
+    assert!(error.contains("NaiveDateTime") && error.contains("the Postgres type `timestamptz`"), "{body}");
     host.stop().await;
 }
 

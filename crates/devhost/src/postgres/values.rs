@@ -179,7 +179,7 @@ fn value(row: &tokio_postgres::Row, index: usize) -> Result<DbValue, GuestError>
         // Spin reports a column it cannot convert as a failed query, which
         // fails the whole statement.
         row.try_get::<_, Option<T>>(index)
-            .map_err(|e| GuestError::QueryFailed(QueryError::Text(e.to_string())))
+            .map_err(|e| GuestError::QueryFailed(QueryError::Text(super::with_causes(&e))))
     }
     let ty = row.columns()[index].type_().clone();
     let value = match ty {
