@@ -5,7 +5,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use pg::spin::postgres::postgres::{Connection, DbValue, ParameterValue};
-use spin_sdk::http::{Fields, IncomingRequest, IncomingResponse, OutgoingBody, OutgoingResponse, Request, ResponseOutparam};
+use spin_sdk::http::{Fields, IncomingRequest, IncomingResponse, Method, OutgoingBody, OutgoingRequest, OutgoingResponse, ResponseOutparam, Scheme};
 use spin_sdk::http_component;
 use wasi::clocks::monotonic_clock;
 
@@ -238,7 +238,11 @@ fn pg_backend() -> serde_json::Value {
 }
 
 async fn fetch(url: &str) -> serde_json::Value {
-    let response = match spin_sdk::http::send::<_, IncomingResponse>(Request::get(url)).await {
+    let request = match get_request(url) {
+        Ok(request) => request,
+        Err(error) => return serde_json::json!({ "error": error }),
+    };
+    let response = match spin_sdk::http::send::<_, IncomingResponse>(request).await {
         Ok(response) => response,
         Err(error) => return serde_json::json!({ "error": format!("{error:?}") }),
     };
@@ -247,6 +251,22 @@ async fn fetch(url: &str) -> serde_json::Value {
         Ok(body) => serde_json::json!({ "status": status, "body": String::from_utf8_lossy(&body) }),
         Err(error) => serde_json::json!({ "status": status, "bodyError": format!("{error:?}") }),
     }
+}
+
+/// A GET of `url` without a body (never taken, so none is sent).
+fn get_request(url: &str) -> Result<OutgoingRequest, String> {
+    let (scheme, rest) = match url.split_once("://") {
+        Some(("http", rest)) => (Scheme::Http, rest),
+        Some(("https", rest)) => (Scheme::Https, rest),
+        _ => return Err(format!("not an http(s) URL: {url}")),
+    };
+    let (authority, path) = rest.find('/').map_or((rest, "/"), |slash| rest.split_at(slash));
+    let request = OutgoingRequest::new(Fields::new());
+    request.set_method(&Method::Get).map_err(|()| "method".to_owned())?;
+    request.set_scheme(Some(&scheme)).map_err(|()| "scheme".to_owned())?;
+    request.set_authority(Some(authority)).map_err(|()| format!("authority {authority:?}"))?;
+    request.set_path_with_query(Some(path)).map_err(|()| format!("path {path:?}"))?;
+    Ok(request)
 }
 
 struct Cron;
