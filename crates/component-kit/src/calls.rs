@@ -5,9 +5,9 @@ use std::sync::LazyLock;
 use domain::call::{transition, CallEvent, CallStatus, CallType, Transition};
 use domain::ids::UserId;
 use serde_json::Value;
-use spin_sdk::pg::{Connection, ParameterValue, Row};
 use uuid::Uuid;
 
+use crate::db::{Connection, ParameterValue, Row};
 use crate::{db, Failure};
 
 /// A call as stored, plus its JSON for answers.

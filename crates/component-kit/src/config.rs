@@ -1,9 +1,10 @@
-//! Reading the component's variables (`spin:variables`).
+//! Reading the component's variables (`fermyon:spin/variables@2.0.0`).
 //!
-//! Each name is read from the host once per instance and then kept: Spin and
-//! our host reuse an instance for many requests (128 by default), a read is
-//! an async host call, and a variable cannot change under a running app
-//! (Spin resolves `--variable`, environment and file values at start-up).
+//! Each name is read from the host once per instance and then kept: a
+//! request asks for some names several times (a Sentry report, the push
+//! settings), and a variable cannot change under a running app (Spin
+//! resolves `--variable`, environment and file values at start-up). The read
+//! itself is synchronous; the `async` signatures are the callers' shape.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -20,7 +21,7 @@ async fn get(name: &str) -> Result<String, String> {
     if let Some(known) = READ.with(|read| read.borrow().get(name).cloned()) {
         return known;
     }
-    let value = spin_sdk::variables::get(name).await.map_err(|error| format!("{error:?}"));
+    let value = spin_sdk::variables::get(name).map_err(|error| format!("{error:?}"));
     READ.with(|read| read.borrow_mut().insert(name.to_owned(), value.clone()));
     value
 }

@@ -1,8 +1,38 @@
-//! Postgres through `spin:postgres`: connect, run, classify failures.
+//! Postgres through `spin:postgres@4.2.0`: connect, run, classify failures.
+//!
+//! The interface's synchronous functions only (`open`, `query`, `execute`,
+//! the connection builder): the `async` facade keeps callers as they were,
+//! and a statement blocks the instance, which serves one request.
 
-use spin_sdk::pg::{Certificate, Connection, Decode, Error, OpenOptions, ParameterValue, PgError, QueryError, Row};
+use std::rc::Rc;
 
 use crate::{config, Failure};
+
+pub use bindings::spin::postgres::postgres::{Connection, DbValue, Error, ParameterValue, QueryError};
+use bindings::spin::postgres::postgres::ConnectionBuilder;
+
+/// Bindings of `wit/spin-postgres@4.2.0` (world `spin:postgres/imports`).
+pub mod bindings {
+    spin_sdk::wit_bindgen::generate!({
+        runtime_path: "spin_sdk::wit_bindgen::rt",
+        world: "spin:postgres/imports",
+        path: "../../wit/spin-postgres@4.2.0",
+    });
+}
+
+/// A row of a result: its values, by the result's column names.
+pub struct Row {
+    // Invariant: `values` has one value per column, in the same order.
+    columns: Rc<[String]>,
+    values: Vec<DbValue>,
+}
+
+/// A Rust type a column value decodes to: exactly one `DbValue` case each,
+/// as spin-sdk's `Decode` (no widening: cast in SQL instead).
+pub trait Decode: Sized {
+    /// The value, or `None` when it is of another type.
+    fn decode(value: &DbValue) -> Option<Self>;
+}
 
 /// Opens a connection to variable `database_url`, verifying TLS against the
 /// system roots plus the PEM certificate in `database_ca_root` when it is set;
@@ -31,17 +61,15 @@ pub async fn open() -> Result<Connection, ConnectFailure> {
         // Spin has no host-side Postgres TLS setting: only the guest can hand
         // it a root certificate, through a connection builder.
         Some(pem) => {
-            let options = OpenOptions {
-                ca_root: Some(Certificate::Text(pem)),
-            };
-            Connection::open_with_options(address.clone(), options).await
+            let builder = ConnectionBuilder::new(&address);
+            builder.set_ca_root(&pem).and_then(|()| builder.build())
         }
-        None => Connection::open(address.clone()).await,
+        None => Connection::open(&address),
     };
     opened.map_err(|error| match &error {
         // Spin and our host refuse an address outside `allowed_outbound_hosts`
         // with these words, before any network traffic.
-        Error::PgError(PgError::ConnectionFailed(text)) if text.ends_with("is not permitted") => {
+        Error::ConnectionFailed(text) if text.ends_with("is not permitted") => {
             let destination = crate::outbound::origin(&address);
             crate::outbound::log_misconfigured(&destination, "database_url and database_host must agree");
             ConnectFailure::Misconfigured(format!(
@@ -54,13 +82,14 @@ pub async fn open() -> Result<Connection, ConnectFailure> {
 
 /// Runs `statement` and collects its rows.
 pub async fn query(connection: &Connection, statement: &str, params: Vec<ParameterValue>) -> Result<Vec<Row>, DbFailure> {
-    let result = connection.query(statement, params).await.map_err(DbFailure)?;
-    result.collect().await.map_err(DbFailure)
+    let result = connection.query(statement, &params).map_err(DbFailure)?;
+    let columns: Rc<[String]> = result.columns.into_iter().map(|column| column.name).collect();
+    Ok(result.rows.into_iter().map(|values| Row { columns: columns.clone(), values }).collect())
 }
 
 /// Runs `statement` and returns the number of rows it changed.
 pub async fn execute(connection: &Connection, statement: &str, params: Vec<ParameterValue>) -> Result<u64, DbFailure> {
-    connection.execute(statement, params).await.map_err(DbFailure)
+    connection.execute(statement, &params).map_err(DbFailure)
 }
 
 /// A failed statement, kept whole so a caller can look at its SQLSTATE.
@@ -71,7 +100,7 @@ impl DbFailure {
     /// The SQLSTATE Postgres reported, e.g. `23505` for a unique violation.
     pub fn sqlstate(&self) -> Option<&str> {
         match &self.0 {
-            Error::PgError(PgError::QueryFailed(QueryError::DbError(db))) => Some(db.code.as_str()),
+            Error::QueryFailed(QueryError::DbError(db)) => Some(db.code.as_str()),
             _ => None,
         }
     }
@@ -79,7 +108,7 @@ impl DbFailure {
     /// The constraint a violation names, from Postgres' structured fields.
     pub fn constraint(&self) -> Option<&str> {
         match &self.0 {
-            Error::PgError(PgError::QueryFailed(QueryError::DbError(db))) => {
+            Error::QueryFailed(QueryError::DbError(db)) => {
                 db.extras.iter().find(|(key, _)| key == "constraint").map(|(_, value)| value.as_str()).or_else(|| {
                     // Not every host reports the constraint as an extra; the message names it.
                     db.message.split('"').nth(1)
@@ -92,7 +121,7 @@ impl DbFailure {
 
 impl From<DbFailure> for Failure {
     fn from(failure: DbFailure) -> Self {
-        let connection_lost = matches!(&failure.0, Error::PgError(PgError::ConnectionFailed(_)))
+        let connection_lost = matches!(&failure.0, Error::ConnectionFailed(_))
             || failure.sqlstate().is_some_and(|code| code.starts_with("08") || code == "57P01" || code == "57P03");
         let detail = format!("database: {}", describe(&failure.0));
         if connection_lost {
@@ -105,8 +134,12 @@ impl From<DbFailure> for Failure {
 
 fn describe(error: &Error) -> String {
     match error {
-        Error::PgError(PgError::QueryFailed(QueryError::DbError(db))) => format!("{} ({})", db.message, db.code),
-        other => other.to_string(),
+        Error::ConnectionFailed(text) => format!("connection failed: {text}"),
+        Error::BadParameter(text) => format!("bad parameter: {text}"),
+        Error::QueryFailed(QueryError::DbError(db)) => format!("{} ({})", db.message, db.code),
+        Error::QueryFailed(QueryError::Text(text)) => format!("query failed: {text}"),
+        Error::ValueConversionFailed(text) => format!("value conversion failed: {text}"),
+        Error::Other(text) => text.clone(),
     }
 }
 
@@ -115,7 +148,7 @@ pub fn uuid(value: uuid::Uuid) -> ParameterValue {
     ParameterValue::Uuid(value.hyphenated().to_string())
 }
 
-/// A non-null column, decoded by spin-sdk. Cast uuids to `text` and
+/// A non-null column, decoded by [`Decode`]. Cast uuids to `text` and
 /// integers to `bigint` in SQL so the types here stay few.
 pub fn get<T: Decode>(row: &Row, column: &str) -> Result<T, Failure> {
     match row.get::<Option<T>>(column) {
@@ -142,3 +175,40 @@ pub fn enum_value<T>(row: &Row, column: &str, parse: fn(&str) -> Option<T>) -> R
     let text: String = get(row, column)?;
     parse(&text).ok_or_else(|| Failure::internal(format!("column {column} holds unknown value {text:?}")))
 }
+
+impl Row {
+    /// The value of `column` as `T`; `None` when there is no such column or
+    /// its value is of another type (`Option<T>` takes NULL as `Some(None)`).
+    pub fn get<T: Decode>(&self, column: &str) -> Option<T> {
+        let index = self.columns.iter().position(|name| name == column)?;
+        T::decode(self.values.get(index)?)
+    }
+}
+
+impl<T: Decode> Decode for Option<T> {
+    fn decode(value: &DbValue) -> Option<Self> {
+        match value {
+            DbValue::DbNull => Some(None),
+            other => T::decode(other).map(Some),
+        }
+    }
+}
+
+macro_rules! decode_case {
+    ($type:ty, $case:ident) => {
+        impl Decode for $type {
+            fn decode(value: &DbValue) -> Option<Self> {
+                match value {
+                    DbValue::$case(inner) => Some(inner.clone()),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+// The types callers decode; add one as a caller needs it.
+decode_case!(bool, Boolean);
+decode_case!(i32, Int32);
+decode_case!(i64, Int64);
+decode_case!(String, Str);

@@ -44,7 +44,7 @@ impl Transport for SpinTransport {
     }
 
     async fn sleep(&self, duration: Duration) {
-        spin_sdk::time::sleep(duration).await;
+        crate::time::sleep(duration).await;
     }
 
     fn jitter(&self) -> f64 {
@@ -70,7 +70,7 @@ pub enum RoomOwner {
 }
 
 /// Records on its row that the owner's room is gone.
-pub async fn mark_room_deleted(connection: &spin_sdk::pg::Connection, owner: RoomOwner) -> Result<(), Failure> {
+pub async fn mark_room_deleted(connection: &crate::db::Connection, owner: RoomOwner) -> Result<(), Failure> {
     // The table names are literals, never input.
     let (table, id) = match owner {
         RoomOwner::Session(id) => ("live_sessions", id),
@@ -84,7 +84,7 @@ pub async fn mark_room_deleted(connection: &spin_sdk::pg::Connection, owner: Roo
 /// Deletes the owner's room once its end is committed, and records it.
 /// Answers `"done"`, or `"pending"` after logging why: the end stands and
 /// the sweep retries the deletion.
-pub async fn delete_room_after_end(connection: &spin_sdk::pg::Connection, component: &str, owner: RoomOwner, room: &str) -> &'static str {
+pub async fn delete_room_after_end(connection: &crate::db::Connection, component: &str, owner: RoomOwner, room: &str) -> &'static str {
     let outcome = match delete_room(room, crate::clock::now_unix()).await {
         Ok(()) => mark_room_deleted(connection, owner).await.map_err(|_| "recording the deletion failed".to_owned()),
         Err(reason) => Err(reason),

@@ -9,10 +9,11 @@ use std::rc::Rc;
 use serde_json::{Map, Value};
 
 thread_local! {
-    // The request whose future is being polled right now. Spin 4 reuses an
-    // instance for up to 128 requests and runs up to 16 of them at once, so
-    // this is set around every poll of a request's future, never for the
-    // instance's lifetime.
+    // The request whose future is being polled right now. Spin instantiates
+    // a wasi:http 0.2 component for every request, but this is set around
+    // every poll of a request's future all the same, never for the
+    // instance's lifetime: a host that reused instances, or ran requests side
+    // by side, would then still get every line right.
     static REQUEST_ID: RefCell<Option<Rc<str>>> = const { RefCell::new(None) };
     // The component serving that request, polled the same way.
     static COMPONENT: Cell<Option<&'static str>> = const { Cell::new(None) };

@@ -1,12 +1,14 @@
-//! Outbound HTTP through Spin, with a deadline and a bounded answer.
+//! Outbound HTTP through Spin (`wasi:http/outgoing-handler@0.2.0`), with a
+//! deadline and a bounded answer. Requests started together run together:
+//! spin-executor waits on all their pollables at once.
 
 use std::future::Future;
 use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
-use spin_sdk::http::{EmptyBody, Request};
+use futures::StreamExt;
+use spin_sdk::http::{ErrorCode, Fields, IncomingResponse, Method, OutgoingRequest, Scheme, SendError};
 
 /// Why a POST has no answer.
 #[derive(Debug)]
@@ -31,39 +33,82 @@ impl std::fmt::Display for Unanswered {
 /// POSTs `body` with `headers` to `url`, giving up after `timeout`; reads at
 /// most `max_answer_bytes` of the answer. `Err` says why there is no answer.
 pub async fn post(url: &str, headers: &[(&str, &str)], body: Vec<u8>, timeout: Duration, max_answer_bytes: usize) -> Result<(u16, Vec<u8>), Unanswered> {
-    let mut builder = Request::post(url);
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
+    // A body of known length, as the whole buffer is: without the header it
+    // would go chunked.
+    let length = body.len().to_string();
+    let mut with_length = headers.to_vec();
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-length")) {
+        with_length.push(("content-length", &length));
     }
-    let outgoing = builder.body(Full::new(bytes::Bytes::from(body))).map_err(|e| Unanswered::Failed(format!("cannot build the request: {e}")))?;
-    exchange(outgoing, timeout, max_answer_bytes).await
+    let outgoing = request(Method::Post, url, &with_length)?;
+    let written = outgoing.take_body();
+    let exchange = async {
+        // `send` hands the request to the host on its first poll; the body is
+        // written meanwhile, and finished when the sink is dropped.
+        let (response, written) = futures::join!(spin_sdk::http::send::<_, IncomingResponse>(outgoing), async move {
+            let mut written = written;
+            let sent = futures::SinkExt::send(&mut written, body).await;
+            drop(written);
+            sent
+        });
+        // The answer decides (a refused destination cannot take the body
+        // either); a body the host did not take only explains a failure.
+        match (answer(response, max_answer_bytes).await, written) {
+            (Err(Unanswered::Failed(reason)), Err(error)) => Err(Unanswered::Failed(format!("{reason} (writing the request: {error:?})"))),
+            (outcome, _) => outcome,
+        }
+    };
+    within(timeout, exchange).await
 }
 
 /// GETs `url` with `headers`, as [`post`] does.
 pub async fn get(url: &str, headers: &[(&str, &str)], timeout: Duration, max_answer_bytes: usize) -> Result<(u16, Vec<u8>), Unanswered> {
-    let mut builder = Request::get(url);
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    let outgoing = builder.body(EmptyBody::new()).map_err(|e| Unanswered::Failed(format!("cannot build the request: {e}")))?;
-    exchange(outgoing, timeout, max_answer_bytes).await
+    // No body at all (never taken): a GET with an empty one would go chunked.
+    let outgoing = request(Method::Get, url, headers)?;
+    let exchange = async { answer(spin_sdk::http::send::<_, IncomingResponse>(outgoing).await, max_answer_bytes).await };
+    within(timeout, exchange).await
 }
 
-/// Sends `outgoing` and reads at most `max_answer_bytes` of its answer within `timeout`.
-async fn exchange(outgoing: impl spin_sdk::http::IntoRequest, timeout: Duration, max_answer_bytes: usize) -> Result<(u16, Vec<u8>), Unanswered> {
-    let exchange = async {
-        let response = spin_sdk::http::send(outgoing).await.map_err(|error| match error {
-            spin_sdk::wasip3::http::types::ErrorCode::HttpRequestDenied => Unanswered::Denied,
-            other => Unanswered::Failed(format!("{other:?}")),
-        })?;
-        let status = response.status().as_u16();
-        let answer = Limited::new(response.into_body(), max_answer_bytes)
-            .collect()
-            .await
-            .map_err(|e| Unanswered::Failed(format!("reading the answer: {e}")))?
-            .to_bytes();
-        Ok::<_, Unanswered>((status, answer.to_vec()))
+/// The request line and headers of a request to `url`.
+fn request(method: Method, url: &str, headers: &[(&str, &str)]) -> Result<OutgoingRequest, Unanswered> {
+    let cannot = |what: &str| Unanswered::Failed(format!("cannot build the request: {what}"));
+    let uri: http::Uri = url.parse().map_err(|error: http::uri::InvalidUri| cannot(&error.to_string()))?;
+    let fields: Vec<(String, Vec<u8>)> = headers.iter().map(|(name, value)| ((*name).to_owned(), value.as_bytes().to_vec())).collect();
+    let outgoing = OutgoingRequest::new(Fields::from_list(&fields).map_err(|error| cannot(&format!("{error:?}")))?);
+    let scheme = match uri.scheme_str() {
+        Some("https") => Scheme::Https,
+        Some("http") => Scheme::Http,
+        _ => return Err(cannot("the URL must start with http:// or https://")),
     };
+    outgoing.set_method(&method).map_err(|()| cannot("method"))?;
+    outgoing.set_scheme(Some(&scheme)).map_err(|()| cannot("scheme"))?;
+    outgoing.set_authority(uri.authority().map(|authority| authority.as_str())).map_err(|()| cannot("authority"))?;
+    outgoing.set_path_with_query(uri.path_and_query().map(|path| path.as_str())).map_err(|()| cannot("path"))?;
+    Ok(outgoing)
+}
+
+/// The status and at most `max_answer_bytes` of the body of `response`.
+async fn answer(response: Result<IncomingResponse, SendError>, max_answer_bytes: usize) -> Result<(u16, Vec<u8>), Unanswered> {
+    let response = response.map_err(|error| match error {
+        SendError::Http(ErrorCode::HttpRequestDenied) => Unanswered::Denied,
+        SendError::Http(other) => Unanswered::Failed(format!("{other:?}")),
+        other => Unanswered::Failed(other.to_string()),
+    })?;
+    let status = response.status();
+    let mut chunks = response.take_body_stream();
+    let mut answer = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|error| Unanswered::Failed(format!("reading the answer: {}", error.to_debug_string())))?;
+        if answer.len() + chunk.len() > max_answer_bytes {
+            return Err(Unanswered::Failed("reading the answer: length limit exceeded".to_owned()));
+        }
+        answer.extend_from_slice(&chunk);
+    }
+    Ok((status, answer))
+}
+
+/// `exchange`'s outcome, or a failure once `timeout` has passed.
+async fn within(timeout: Duration, exchange: impl Future<Output = Result<(u16, Vec<u8>), Unanswered>>) -> Result<(u16, Vec<u8>), Unanswered> {
     with_timeout(timeout, exchange)
         .await
         .unwrap_or_else(|| Err(Unanswered::Failed(format!("no answer within {} s", timeout.as_secs()))))
@@ -91,7 +136,7 @@ pub fn origin(url: &str) -> String {
 /// `future`'s output, or `None` once `timeout` has passed.
 pub async fn with_timeout<T>(timeout: Duration, future: impl Future<Output = T>) -> Option<T> {
     let mut future = pin!(future);
-    let mut timer = pin!(spin_sdk::time::sleep(timeout));
+    let mut timer = pin!(crate::time::sleep(timeout));
     std::future::poll_fn(|context| {
         if let Poll::Ready(output) = future.as_mut().poll(context) {
             return Poll::Ready(Some(output));

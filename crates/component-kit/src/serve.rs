@@ -1,7 +1,10 @@
-//! The request wrapper every component answers through.
+//! The request wrapper every component answers through: the wasi:http 0.2
+//! `incoming-handler` entry, the answer written so that it leaves in one
+//! piece, and the work queued for after it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -9,10 +12,11 @@ use bytes::Bytes;
 use domain::errors::{ApiError, ErrorCode, Language};
 use domain::ids::UserId;
 use domain::requests::MAX_BODY_BYTES;
-use http::{HeaderMap, Method, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use futures::StreamExt;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use serde_json::{Map, Value};
-use spin_sdk::http::Request;
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
+use wasi::io::streams::OutputStream;
 
 /// A decoded request: its body is read (within the limit) before the handler runs.
 pub struct Incoming {
@@ -43,60 +47,107 @@ pub struct Failure {
 /// For [`serve`]: the handler takes every method (the catch-all route).
 pub const ANY_METHOD: &[Method] = &[];
 
-/// Serves one request: checks the method (any, for [`ANY_METHOD`]), reads the body (at most
+/// Work queued by [`after_answer`].
+type Queued = Pin<Box<dyn Future<Output = ()>>>;
+
+thread_local! {
+    /// What runs once the answer has left. Spin instantiates a wasi:http 0.2
+    /// component for every request, so this queue is the request's.
+    static AFTER_ANSWER: RefCell<Vec<Queued>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Serves one request, as a component's `#[http_component]` entry: checks
+/// the method (any, for [`ANY_METHOD`]), reads the body (at most
 /// [`MAX_BODY_BYTES`]), runs `handler`, renders the answer or the JSON error
-/// contract, and writes one log line. `x-request-id` is echoed (or made).
-pub async fn serve<F, Fut>(component: &'static str, methods: &[Method], request: Request, handler: F) -> http::Response<Full<Bytes>>
+/// contract, writes one log line and sends the answer through `response_out`.
+/// `x-request-id` is echoed (or made). Then runs what the request queued with
+/// [`after_answer`], all at once, and returns: Spin keeps the instance until
+/// `handle` returns, so that work is done but delays nobody.
+pub async fn serve<F, Fut>(component: &'static str, methods: &[Method], request: IncomingRequest, response_out: ResponseOutparam, handler: F)
 where
     F: FnOnce(Incoming) -> Fut,
     Fut: Future<Output = Result<Reply, Failure>>,
 {
-    let request_id = request_id(request.headers());
-    crate::log::with_request_id(component, &request_id.clone(), serve_request(component, methods, request, request_id, handler)).await
+    let headers = header_map(&request);
+    let request_id = request_id(&headers);
+    crate::log::with_request_id(component, &request_id.clone(), async move {
+        let answer = serve_request(component, methods, request, headers, request_id, handler).await;
+        send(answer, response_out).await;
+        run_after_answer().await;
+    })
+    .await
+}
+
+/// Runs `work` once this request's answer has left (and its body is
+/// complete), inside the request's log scope; [`serve`] waits for it before
+/// returning. Work queued outside a request served by [`serve`] never runs.
+pub fn after_answer(work: impl Future<Output = ()> + 'static) {
+    AFTER_ANSWER.with(|queue| queue.borrow_mut().push(Box::pin(work)));
+}
+
+async fn run_after_answer() {
+    loop {
+        let queued = AFTER_ANSWER.with(|queue| std::mem::take(&mut *queue.borrow_mut()));
+        if queued.is_empty() {
+            return;
+        }
+        futures::future::join_all(queued).await;
+    }
+}
+
+/// An answer ready to send.
+struct Answer {
+    status: StatusCode,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Bytes,
 }
 
 async fn serve_request<F, Fut>(
     component: &'static str,
     methods: &[Method],
-    request: Request,
+    request: IncomingRequest,
+    headers: HeaderMap,
     request_id: String,
     handler: F,
-) -> http::Response<Full<Bytes>>
+) -> Answer
 where
     F: FnOnce(Incoming) -> Fut,
     Fut: Future<Output = Result<Reply, Failure>>,
 {
     let started = Instant::now();
-    let (parts, body) = request.into_parts();
-    let language = Language::from_accept_language(parts.headers.get("accept-language").and_then(|v| v.to_str().ok()));
-    let path = parts.uri.path().to_owned();
-    let method = parts.method.clone();
+    let language = Language::from_accept_language(headers.get("accept-language").and_then(|v| v.to_str().ok()));
+    let path_with_query = request.path_with_query().unwrap_or_default();
+    let (path, query) = match path_with_query.split_once('?') {
+        Some((path, query)) => (path.to_owned(), query.to_owned()),
+        None => (path_with_query, String::new()),
+    };
+    let method = method(&request);
     let user = Rc::new(Cell::new(None));
     // RFC 9110 §15.5.6: a 405 must list the methods the resource takes.
-    let allow = (!methods.is_empty() && !methods.contains(&parts.method)).then(|| allow_header(methods));
+    let allow = (!methods.is_empty() && !methods.contains(&method)).then(|| allow_header(methods));
     let outcome = if allow.is_some() {
         Err(Failure::from(ErrorCode::MethodNotAllowed))
     } else {
-        match Limited::new(body, MAX_BODY_BYTES).collect().await {
-            Ok(collected) => {
+        match read_body(request).await {
+            Some(body) => {
                 let incoming = Incoming {
                     user: user.clone(),
-                    method: parts.method,
-                    headers: parts.headers,
-                    query: parts.uri.query().unwrap_or("").to_owned(),
-                    body: collected.to_bytes(),
+                    method: method.clone(),
+                    headers,
+                    query,
+                    body,
                     language,
                     request_id: request_id.clone(),
                 };
                 handler(incoming).await
             }
-            Err(_) => Err(Failure::from(domain::requests::invalid("body", "body too large or unreadable"))),
+            None => Err(Failure::from(domain::requests::invalid("body", "body too large or unreadable"))),
         }
     };
     let (status, body, retry_after, error_code, detail) = match outcome {
         Ok(Reply { status, raw: Some((content_type, text)), .. }) => {
             log_request(component, &request_id, &method, &path, status, started, None, None, user.get());
-            return respond(status, content_type, Bytes::from(text), None, None, &request_id);
+            return answer(status, content_type, Bytes::from(text), None, None, &request_id);
         }
         Ok(reply) => (reply.status, reply.body, None, None, None),
         Err(failure) => (
@@ -124,7 +175,131 @@ where
         .await;
     }
     log_request(component, &request_id, &method, &path, status, started, error_code, detail, user.get());
-    respond(status, "application/json; charset=utf-8", Bytes::from(body.to_string()), retry_after, allow.as_deref(), &request_id)
+    answer(status, "application/json; charset=utf-8", Bytes::from(body.to_string()), retry_after, allow.as_deref(), &request_id)
+}
+
+/// The request's body, or `None` when it is over [`MAX_BODY_BYTES`] or
+/// cannot be read (the host cut it short).
+async fn read_body(request: IncomingRequest) -> Option<Bytes> {
+    let mut chunks = request.into_body_stream();
+    let mut body = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        body.extend_from_slice(&chunk.ok()?);
+        if body.len() > MAX_BODY_BYTES {
+            return None;
+        }
+    }
+    Some(Bytes::from(body))
+}
+
+/// The request's headers; a name or value `http` refuses is left out.
+fn header_map(request: &IncomingRequest) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in request.headers().entries() {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(&value)) {
+            headers.append(name, value);
+        }
+    }
+    headers
+}
+
+/// The request's method. Invariant: hosts hand over only methods hyper
+/// parsed, which `http` parses too; `OPTIONS` would stand in for another
+/// (no component takes it, so only the catch-all would serve it).
+fn method(request: &IncomingRequest) -> Method {
+    use spin_sdk::http::Method as Wasi;
+    match request.method() {
+        Wasi::Get => Method::GET,
+        Wasi::Post => Method::POST,
+        Wasi::Put => Method::PUT,
+        Wasi::Delete => Method::DELETE,
+        Wasi::Patch => Method::PATCH,
+        Wasi::Head => Method::HEAD,
+        Wasi::Options => Method::OPTIONS,
+        Wasi::Connect => Method::CONNECT,
+        Wasi::Trace => Method::TRACE,
+        Wasi::Other(name) => Method::from_bytes(name.as_bytes()).unwrap_or(Method::OPTIONS),
+    }
+}
+
+/// Sends `answer`. On Spin the head and the body of an answer leave in one
+/// TCP write only when the body is complete when the answer is set; set
+/// earlier, the body follows in a second write, which waits ~40 ms for the
+/// client's delayed ACK (Spin leaves Nagle on). So the body is written and
+/// finished first, as far as the host takes it without blocking; a body
+/// larger than that (the host drains it only once the answer is set, so
+/// waiting would never end) is set first and written after.
+async fn send(answer: Answer, response_out: ResponseOutparam) {
+    let headers = Fields::from_list(&answer.headers).unwrap_or_else(|_| Fields::new());
+    let response = OutgoingResponse::new(headers);
+    // Invariant: `answer.status` is an `http::StatusCode`, so in 100..=999.
+    let _ = response.set_status_code(answer.status.as_u16());
+    let Ok(body) = response.body() else {
+        // Unreachable: the body of a new response is taken once, here.
+        response_out.set(response);
+        return;
+    };
+    let Ok(stream) = body.write() else {
+        // Unreachable as well: the stream of a new body is taken once, here.
+        let _ = OutgoingBody::finish(body, None);
+        response_out.set(response);
+        return;
+    };
+    let written = write_available(&stream, &answer.body);
+    if written == answer.body.len() {
+        // The stream is a child of the body: it goes first.
+        drop(stream);
+        let _ = OutgoingBody::finish(body, None);
+        response_out.set(response);
+        return;
+    }
+    response_out.set(response);
+    write_rest(&stream, &answer.body[written..]).await;
+    drop(stream);
+    let _ = OutgoingBody::finish(body, None);
+}
+
+/// Writes as much of `bytes` as the stream takes without blocking; returns
+/// how much it took. A client gone meanwhile takes nothing more.
+fn write_available(stream: &OutputStream, bytes: &[u8]) -> usize {
+    let mut offset = 0;
+    while offset < bytes.len() {
+        let permitted = match stream.check_write() {
+            Ok(0) | Err(_) => break,
+            Ok(permitted) => usize::try_from(permitted).unwrap_or(usize::MAX),
+        };
+        let end = offset + permitted.min(bytes.len() - offset);
+        if stream.write(&bytes[offset..end]).is_err() {
+            break;
+        }
+        offset = end;
+    }
+    if offset == bytes.len() {
+        // Everything written is for the client now; nothing waits for it.
+        let _ = stream.flush();
+    }
+    offset
+}
+
+/// Writes `bytes` as the stream drains, then waits for the flush.
+async fn write_rest(stream: &OutputStream, mut bytes: &[u8]) {
+    let writable = || !matches!(stream.check_write(), Ok(0));
+    while !bytes.is_empty() {
+        match stream.check_write() {
+            Ok(0) => crate::time::until(writable, || stream.subscribe()).await,
+            Ok(permitted) => {
+                let count = usize::try_from(permitted).unwrap_or(usize::MAX).min(bytes.len());
+                if stream.write(&bytes[..count]).is_err() {
+                    return;
+                }
+                bytes = &bytes[count..];
+            }
+            Err(_) => return,
+        }
+    }
+    if stream.flush().is_ok() {
+        crate::time::until(writable, || stream.subscribe()).await;
+    }
 }
 
 /// The one log line of a request.
@@ -164,33 +339,23 @@ fn log_request(
 /// chunked, and the chunked terminator is a small last write that waits for
 /// the client's delayed ACK on a kept-alive connection (Spin leaves Nagle on).
 /// `allow` is the `Allow` header of a 405.
-fn respond(
-    status: StatusCode,
-    content_type: &'static str,
-    bytes: Bytes,
-    retry_after: Option<u32>,
-    allow: Option<&str>,
-    request_id: &str,
-) -> http::Response<Full<Bytes>> {
-    let mut builder = http::Response::builder()
-        .status(status)
-        .header("content-type", content_type)
-        .header("content-length", bytes.len())
-        .header("cache-control", "no-store");
-    if let Ok(value) = http::HeaderValue::from_str(request_id) {
-        builder = builder.header("x-request-id", value);
-    }
+fn answer(status: StatusCode, content_type: &'static str, body: Bytes, retry_after: Option<u32>, allow: Option<&str>, request_id: &str) -> Answer {
+    let mut headers = vec![
+        ("content-type".to_owned(), content_type.as_bytes().to_vec()),
+        ("content-length".to_owned(), body.len().to_string().into_bytes()),
+        ("cache-control".to_owned(), b"no-store".to_vec()),
+    ];
+    // Invariant: `request_id` is the caller's only when it is plain ASCII
+    // (see `request_id`), else a uuid: a valid value either way.
+    headers.push(("x-request-id".to_owned(), request_id.as_bytes().to_vec()));
     if let Some(seconds) = retry_after {
-        builder = builder.header("retry-after", seconds.to_string());
+        headers.push(("retry-after".to_owned(), seconds.to_string().into_bytes()));
     }
     if let Some(methods) = allow {
-        builder = builder.header("allow", methods);
+        // Method names are tokens, so their list is a valid value.
+        headers.push(("allow".to_owned(), methods.as_bytes().to_vec()));
     }
-    builder
-        .body(Full::new(bytes.clone()))
-        // Invariant: every header above is a valid static name with a valid value
-        // (method names are tokens, so their list is a valid value too).
-        .unwrap_or_else(|_| http::Response::new(Full::new(bytes)))
+    Answer { status, headers, body }
 }
 
 /// The `Allow` value for `methods`: their names, comma-separated, in the given order.

@@ -5,7 +5,8 @@
 //! statement they already run, so knowing the user costs no round trip.
 
 use domain::auth::VerifiedUser;
-use spin_sdk::pg::ParameterValue;
+
+use crate::db::ParameterValue;
 
 /// A CTE `signed_in` that makes the request's verified user a `users` row,
 /// for a statement's `WITH` list; it runs whether the statement reads it or

@@ -6,24 +6,24 @@
 //! the new state, so the loser gets the true final state.
 
 use component_kit::calls::{self, CallRow};
-use component_kit::{auth, config, db, livekit, push, serve, tokens, Failure, Incoming, Reply};
+use component_kit::db::Connection;
+use component_kit::{auth, config, db, livekit, push, serve, tokens, Failure, Incoming, Method, Reply};
 use domain::access::admit_to_call;
 use domain::call::{decide, stops_ringing, ActionDecision, CallAction, Party};
 use domain::errors::{ApiError, ErrorCode};
 use domain::ids::UserId;
 use domain::requests::ActOnCall;
 use serde_json::json;
-use spin_sdk::http::{IntoResponse, Method, Request};
-use spin_sdk::http_service;
-use spin_sdk::pg::Connection;
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+use spin_sdk::http_component;
 use uuid::Uuid;
 
 /// Re-reads after a lost race; two are enough (a call moves at most a few times).
 const ATTEMPTS: usize = 3;
 
-#[http_service]
-async fn handle(request: Request) -> impl IntoResponse {
-    serve("call-action", &[Method::POST], request, act).await
+#[http_component]
+async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+    serve("call-action", &[Method::POST], request, response_out, act).await
 }
 
 async fn act(incoming: Incoming) -> Result<Reply, Failure> {

@@ -13,7 +13,8 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use component_kit::calls::{self, CallRow};
-use component_kit::{auth, config, db, push, serve, tokens, sql, upsert_cte, users, Failure, Incoming, Reply};
+use component_kit::db::{Connection, ParameterValue};
+use component_kit::{auth, config, db, push, serve, tokens, sql, upsert_cte, users, Failure, Incoming, Method, Reply, StatusCode};
 use domain::access::admit_to_call;
 use domain::call::{transition, CallEndReason, CallEvent, CallStatus};
 use domain::errors::{ApiError, ErrorCode};
@@ -21,9 +22,8 @@ use domain::ids::UserId;
 use domain::push::{IncomingCall, PushOutcome};
 use domain::requests::{idempotency_key, InitiateCall};
 use serde_json::{json, Map};
-use spin_sdk::http::{IntoResponse, Method, Request, StatusCode};
-use spin_sdk::http_service;
-use spin_sdk::pg::{Connection, ParameterValue};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+use spin_sdk::http_component;
 use uuid::Uuid;
 
 /// Calls a user may start per minute when `call_initiate_rate_limit_per_minute`
@@ -33,9 +33,9 @@ const DEFAULT_RATE_LIMIT: u64 = 10;
 /// How often a repeat looks again at a call its first request is still ringing.
 const REPEAT_POLL: Duration = Duration::from_millis(200);
 
-#[http_service]
-async fn handle(request: Request) -> impl IntoResponse {
-    serve("call-initiate", &[Method::POST], request, initiate).await
+#[http_component]
+async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+    serve("call-initiate", &[Method::POST], request, response_out, initiate).await
 }
 
 async fn initiate(incoming: Incoming) -> Result<Reply, Failure> {
@@ -256,7 +256,7 @@ async fn repeat(connection: &Connection, caller: UserId, caller_name: &str, call
         let row = rows.first().ok_or_else(|| Failure::internal("the call of an idempotency key vanished"))?;
         let call = calls::call_row(row)?;
         if call.status == CallStatus::Initiated && Instant::now() < deadline {
-            spin_sdk::time::sleep(REPEAT_POLL).await;
+            component_kit::time::sleep(REPEAT_POLL).await;
             continue;
         }
         let end_reason = db::get_optional::<String>(row, "end_reason")?.as_deref().and_then(CallEndReason::parse);

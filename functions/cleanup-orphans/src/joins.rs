@@ -6,10 +6,10 @@
 //! changes and the next run asks again. A call LiveKit never confirms is
 //! failed once `call_max_seconds` passed since the answer, by the deadline step.
 
+use component_kit::db::{Connection, ParameterValue};
 use component_kit::{calls, db, sql, Failure};
 use domain::call::{transition, CallEvent};
 use domain::sweep::{self, JoinVerdict, SweepLimits, SweepSummary};
-use spin_sdk::pg::{Connection, ParameterValue};
 use uuid::Uuid;
 
 use crate::livekit_run::{Called, LiveKitRun};

@@ -4,8 +4,8 @@
 //! at once. Rows are still claimed step by step (`FOR UPDATE SKIP LOCKED`,
 //! claim columns), so a run that outlives its lease never doubles work.
 
+use component_kit::db::{Connection, ParameterValue};
 use component_kit::{db, Failure};
-use spin_sdk::pg::{Connection, ParameterValue};
 use uuid::Uuid;
 
 const LEASE: &str = "cleanup-orphans";

@@ -15,16 +15,16 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
+use component_kit::db::{Connection, ParameterValue};
 use component_kit::outbound::with_timeout;
-use component_kit::{config, db, livekit, push, serve, sql, Failure, Incoming, Reply};
+use component_kit::{config, db, livekit, push, serve, sql, Failure, Incoming, Method, Reply};
 use domain::call::{transition, CallEvent, CallStatus};
 use domain::errors::ErrorCode;
 use domain::session::{SessionEndReason, SessionStatus};
 use domain::sweep::{self, OrphanVerdict, SweepLimits, SweepSummary};
 use serde_json::{json, Map, Value};
-use spin_sdk::http::{IntoResponse, Method, Request};
-use spin_sdk::http_service;
-use spin_sdk::pg::{Connection, ParameterValue};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+use spin_sdk::http_component;
 
 use livekit_run::{Called, LiveKitRun};
 
@@ -44,9 +44,9 @@ mod cron {
 /// Room deletions per run: each is an HTTP call.
 const MAX_DELETIONS_PER_RUN: u64 = 50;
 
-#[http_service]
-async fn handle(request: Request) -> impl IntoResponse {
-    serve("cleanup-orphans", &[Method::POST], request, sweep_on_request).await
+#[http_component]
+async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+    serve("cleanup-orphans", &[Method::POST], request, response_out, sweep_on_request).await
 }
 
 async fn sweep_on_request(incoming: Incoming) -> Result<Reply, Failure> {
@@ -61,36 +61,43 @@ async fn sweep_on_request(incoming: Incoming) -> Result<Reply, Failure> {
 struct Cron;
 
 impl cron::Guest for Cron {
+    // The export is an `async func`, but everything inside uses synchronous
+    // imports only: spin-executor runs the sweep, blocking in `wasi:io/poll`.
     async fn handle_cron_event(_metadata: cron::spin::cron::cron_types::Metadata) -> Result<(), cron::spin::cron::cron_types::Error> {
-        match run().await {
-            Ok(summary) => {
-                let mut fields = Map::new();
-                fields.insert("summary".into(), serde_json::to_value(&summary).unwrap_or(Value::Null));
-                component_kit::log::line("info", "cleanup-orphans", "sweep", fields);
-                Ok(())
-            }
-            Err(failure) => {
-                let code = failure.error.code().as_str();
-                let mut fields = Map::new();
-                fields.insert("errorCode".into(), code.into());
-                component_kit::log::line("error", "cleanup-orphans", "sweep failed", fields);
-                component_kit::sentry::report(component_kit::sentry::Report {
-                    component: "cleanup-orphans",
-                    message: "sweep failed",
-                    request_id: None,
-                    error_code: Some(code),
-                    route: Some("cron"),
-                    user_id: None,
-                    extra: Map::new(),
-                })
-                .await;
-                Err(cron::spin::cron::cron_types::Error::Other(code.to_owned()))
-            }
-        }
+        spin_sdk::http::run(cron_sweep())
     }
 }
 
 cron::export!(Cron with_types_in cron);
+
+/// One sweep for the cron trigger: a log line, and a Sentry report on failure.
+async fn cron_sweep() -> Result<(), cron::spin::cron::cron_types::Error> {
+    match run().await {
+        Ok(summary) => {
+            let mut fields = Map::new();
+            fields.insert("summary".into(), serde_json::to_value(&summary).unwrap_or(Value::Null));
+            component_kit::log::line("info", "cleanup-orphans", "sweep", fields);
+            Ok(())
+        }
+        Err(failure) => {
+            let code = failure.error.code().as_str();
+            let mut fields = Map::new();
+            fields.insert("errorCode".into(), code.into());
+            component_kit::log::line("error", "cleanup-orphans", "sweep failed", fields);
+            component_kit::sentry::report(component_kit::sentry::Report {
+                component: "cleanup-orphans",
+                message: "sweep failed",
+                request_id: None,
+                error_code: Some(code),
+                route: Some("cron"),
+                user_id: None,
+                extra: Map::new(),
+            })
+            .await;
+            Err(cron::spin::cron::cron_types::Error::Other(code.to_owned()))
+        }
+    }
+}
 
 /// One sweep run; its summary says what each step did.
 async fn run() -> Result<SweepSummary, Failure> {

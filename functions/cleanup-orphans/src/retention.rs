@@ -3,10 +3,10 @@
 
 use std::time::Instant;
 
+use component_kit::db::{Connection, ParameterValue};
 use component_kit::{db, Failure};
 use domain::retention;
 use domain::sweep::{SweepLimits, SweepSummary};
-use spin_sdk::pg::{Connection, ParameterValue};
 
 /// Batches per table and run: a backlog (a first deploy on an old database)
 /// drains over several runs instead of holding one.

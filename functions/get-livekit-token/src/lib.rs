@@ -3,22 +3,22 @@
 //! One database round trip: the statement counts the request against the
 //! user's rate limit and loads every fact admission needs.
 
-use component_kit::{auth, config, db, serve, tokens, Failure, Incoming, Reply};
+use component_kit::db::Row;
+use component_kit::{auth, config, db, serve, tokens, Failure, Incoming, Method, Reply};
 use domain::access::{admit_to_call, admit_to_session, CallFacts, SessionFacts};
 use domain::call::{CallStatus, CallType};
 use domain::errors::ErrorCode;
 use domain::requests::TokenTarget;
 use domain::session::{SessionAccess, SessionStatus, SessionType};
-use spin_sdk::http::{IntoResponse, Method, Request};
-use spin_sdk::http_service;
-use spin_sdk::pg::Row;
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+use spin_sdk::http_component;
 
 /// Requests per user per minute when `token_rate_limit_per_minute` is unset.
 const DEFAULT_RATE_LIMIT: u64 = 30;
 
-#[http_service]
-async fn handle(request: Request) -> impl IntoResponse {
-    serve("get-livekit-token", &[Method::POST], request, get_token).await
+#[http_component]
+async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+    serve("get-livekit-token", &[Method::POST], request, response_out, get_token).await
 }
 
 async fn get_token(incoming: Incoming) -> Result<Reply, Failure> {

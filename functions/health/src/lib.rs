@@ -7,16 +7,16 @@
 //! allow-list refuses `database_url` (it disagrees with `database_host`): a
 //! configuration error, which waiting will not fix.
 
-use component_kit::{db, serve, Failure, Incoming, Reply};
+use component_kit::{db, serve, Failure, Incoming, Method, Reply, StatusCode};
 use serde_json::json;
-use spin_sdk::http::{IntoResponse, Method, Request, StatusCode};
-use spin_sdk::http_service;
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+use spin_sdk::http_component;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-#[http_service]
-async fn handle(request: Request) -> impl IntoResponse {
-    serve("health", &[Method::GET, Method::HEAD], request, health).await
+#[http_component]
+async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+    serve("health", &[Method::GET, Method::HEAD], request, response_out, health).await
 }
 
 async fn health(_incoming: Incoming) -> Result<Reply, Failure> {

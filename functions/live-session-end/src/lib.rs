@@ -8,17 +8,17 @@
 
 use std::sync::LazyLock;
 
-use component_kit::{auth, db, livekit, serve, sql, Failure, Incoming, Reply};
+use component_kit::{auth, db, livekit, serve, sql, Failure, Incoming, Method, Reply};
 use domain::session::{SessionEndReason, SessionStatus};
 use domain::errors::ErrorCode;
 use domain::requests::EndSession;
 use serde_json::json;
-use spin_sdk::http::{IntoResponse, Method, Request};
-use spin_sdk::http_service;
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+use spin_sdk::http_component;
 
-#[http_service]
-async fn handle(request: Request) -> impl IntoResponse {
-    serve("live-session-end", &[Method::POST], request, end).await
+#[http_component]
+async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+    serve("live-session-end", &[Method::POST], request, response_out, end).await
 }
 
 async fn end(incoming: Incoming) -> Result<Reply, Failure> {

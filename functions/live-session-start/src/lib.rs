@@ -5,20 +5,20 @@
 //! resume or end it. The insert also makes the host a `users` row
 //! (`component_kit::users`).
 
-use component_kit::{auth, db, serve, sql, tokens, upsert_cte, users, Failure, Incoming, Reply};
+use component_kit::db::ParameterValue;
+use component_kit::{auth, db, serve, sql, tokens, upsert_cte, users, Failure, Incoming, Method, Reply, StatusCode};
 use domain::access::admit_to_session;
 use domain::access::SessionFacts;
 use domain::errors::{ApiError, ErrorCode};
 use domain::requests::StartSession;
 use domain::session::SessionStatus;
 use serde_json::json;
-use spin_sdk::http::{IntoResponse, Method, Request, StatusCode};
-use spin_sdk::http_service;
-use spin_sdk::pg::ParameterValue;
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+use spin_sdk::http_component;
 
-#[http_service]
-async fn handle(request: Request) -> impl IntoResponse {
-    serve("live-session-start", &[Method::POST], request, start).await
+#[http_component]
+async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+    serve("live-session-start", &[Method::POST], request, response_out, start).await
 }
 
 async fn start(incoming: Incoming) -> Result<Reply, Failure> {
@@ -99,7 +99,7 @@ FROM session"
 }
 
 /// ALREADY_LIVE naming the host's open session.
-async fn already_live(connection: &spin_sdk::pg::Connection, host: domain::ids::UserId) -> Failure {
+async fn already_live(connection: &component_kit::db::Connection, host: domain::ids::UserId) -> Failure {
     let open = db::query(
         connection,
         &format!("SELECT id::text AS id, status FROM live_sessions WHERE creator_id = $1 AND status <> {}", sql::literal(SessionStatus::Ended)),

@@ -7,21 +7,21 @@
 
 use std::sync::LazyLock;
 
-use component_kit::{auth, config, db, serve, sql, Failure, Incoming, Reply};
+use component_kit::db::ParameterValue;
+use component_kit::{auth, config, db, serve, sql, Failure, Incoming, Method, Reply};
 use domain::session;
 use domain::errors::ErrorCode;
 use domain::requests::invalid;
 use serde_json::json;
-use spin_sdk::http::{IntoResponse, Method, Request};
-use spin_sdk::http_service;
-use spin_sdk::pg::ParameterValue;
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+use spin_sdk::http_component;
 use uuid::Uuid;
 
 const DEFAULT_HOST_GRACE_SECONDS: u64 = 30;
 
-#[http_service]
-async fn handle(request: Request) -> impl IntoResponse {
-    serve("live-session-status", &[Method::GET], request, status).await
+#[http_component]
+async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+    serve("live-session-status", &[Method::GET], request, response_out, status).await
 }
 
 /// The session as viewers see it, and whether its host's grace is over.

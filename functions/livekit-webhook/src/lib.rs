@@ -8,24 +8,24 @@
 //! state does not depend on delivery order.
 
 use component_kit::calls;
-use component_kit::{config, db, livekit, serve, Failure, Incoming, Reply};
+use component_kit::db::{Connection, ParameterValue};
+use component_kit::{config, db, livekit, serve, Failure, Incoming, Method, Reply};
 use domain::call::next;
 use domain::errors::ErrorCode;
 use domain::presence::PresenceChange;
 use domain::requests::invalid;
 use domain::webhook::{self, EventKind, ParseError, Parsed, TrackKind, WebhookEvent};
 use serde_json::json;
-use spin_sdk::http::{IntoResponse, Method, Request};
-use spin_sdk::http_service;
-use spin_sdk::pg::{Connection, ParameterValue};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+use spin_sdk::http_component;
 use uuid::Uuid;
 
 /// The host's reconnect grace when `host_grace_seconds` is unset.
 const DEFAULT_HOST_GRACE_SECONDS: u64 = 30;
 
-#[http_service]
-async fn handle(request: Request) -> impl IntoResponse {
-    serve("livekit-webhook", &[Method::POST], request, receive).await
+#[http_component]
+async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+    serve("livekit-webhook", &[Method::POST], request, response_out, receive).await
 }
 
 async fn receive(incoming: Incoming) -> Result<Reply, Failure> {

@@ -6,12 +6,12 @@
 
 use component_kit::{serve, Failure, Incoming, Reply};
 use domain::errors::ErrorCode;
-use spin_sdk::http::{IntoResponse, Request};
-use spin_sdk::http_service;
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+use spin_sdk::http_component;
 
-#[http_service]
-async fn handle(request: Request) -> impl IntoResponse {
-    serve("not-found", component_kit::serve::ANY_METHOD, request, not_found).await
+#[http_component]
+async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+    serve("not-found", component_kit::serve::ANY_METHOD, request, response_out, not_found).await
 }
 
 async fn not_found(_incoming: Incoming) -> Result<Reply, Failure> {

@@ -11,22 +11,22 @@
 //! that it was not pruned). At most 20 devices per user: a trigger evicts the
 //! least recently registered beyond that in the same statement (migration 0015).
 
-use component_kit::{auth, config, db, serve, upsert_cte, users, Failure, Incoming, Reply};
+use component_kit::db::ParameterValue;
+use component_kit::{auth, config, db, serve, upsert_cte, users, Failure, Incoming, Method, Reply};
 use domain::errors::ErrorCode;
 use domain::push::PushRegistration;
 use serde_json::json;
-use spin_sdk::http::{IntoResponse, Method, Request};
-use spin_sdk::http_service;
-use spin_sdk::pg::ParameterValue;
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+use spin_sdk::http_component;
 
 /// Registrations a user may make per minute when
 /// `push_register_rate_limit_per_minute` is unset: an app registers each of
 /// its few tokens on start and when one changes.
 const DEFAULT_RATE_LIMIT: u64 = 10;
 
-#[http_service]
-async fn handle(request: Request) -> impl IntoResponse {
-    serve("push-token-register", &[Method::POST], request, register).await
+#[http_component]
+async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+    serve("push-token-register", &[Method::POST], request, response_out, register).await
 }
 
 async fn register(incoming: Incoming) -> Result<Reply, Failure> {

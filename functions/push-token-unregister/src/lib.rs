@@ -6,16 +6,16 @@
 //! tells nobody whose a token is. Unregistering twice is not an error. The
 //! answer never echoes the token.
 
-use component_kit::{auth, db, serve, Failure, Incoming, Reply};
+use component_kit::db::ParameterValue;
+use component_kit::{auth, db, serve, Failure, Incoming, Method, Reply};
 use domain::push::PushUnregistration;
 use serde_json::json;
-use spin_sdk::http::{IntoResponse, Method, Request};
-use spin_sdk::http_service;
-use spin_sdk::pg::ParameterValue;
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+use spin_sdk::http_component;
 
-#[http_service]
-async fn handle(request: Request) -> impl IntoResponse {
-    serve("push-token-unregister", &[Method::POST], request, unregister).await
+#[http_component]
+async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+    serve("push-token-unregister", &[Method::POST], request, response_out, unregister).await
 }
 
 async fn unregister(incoming: Incoming) -> Result<Reply, Failure> {

@@ -15,10 +15,10 @@ use std::time::Duration;
 use domain::auth::{AuthConfig, AuthError, KeySet, VerifiedUser};
 use domain::jwks_url::{self, FailureKind, FetchFailure, FETCH_ATTEMPTS, INSTANCE_COPY_SECONDS, MAX_ANSWER_BYTES, REFETCH_INTERVAL_SECONDS};
 use serde_json::json;
-use spin_sdk::pg::{Connection, ParameterValue, Row};
 
-use crate::outbound::{self, Unanswered};
+use crate::db::{Connection, ParameterValue, Row};
 use crate::{config, db, Failure};
+use crate::outbound::{self, Unanswered};
 
 /// A pause before the one retry, so a blip can pass.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
@@ -190,7 +190,7 @@ async fn fetch(url: &str, timeout: Duration) -> Result<String, FetchFailure> {
         match outcome {
             Err(failure) if failure.worth_retrying() && attempt < FETCH_ATTEMPTS => {
                 attempt += 1;
-                spin_sdk::time::sleep(RETRY_PAUSE).await;
+                crate::time::sleep(RETRY_PAUSE).await;
             }
             other => return other,
         }

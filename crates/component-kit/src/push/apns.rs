@@ -7,9 +7,9 @@
 
 use domain::apns::{classify_answer, settle_bad_device_tokens, voip_request, BadDeviceTokens};
 use domain::delivery::DeviceOutcome;
-use spin_sdk::pg::Connection;
 
 use super::{call_data, credentials, settings::Settings, Message, Sent};
+use crate::db::Connection;
 
 /// APNs answers 200 with no body, or a small JSON reason.
 const MAX_ANSWER_BYTES: usize = 4 * 1024;

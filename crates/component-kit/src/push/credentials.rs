@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use domain::apns::{ApnsKey, PROVIDER_TOKEN_REUSE_SECONDS};
 use domain::fcm::{parse_token_answer, ServiceAccount, ACCESS_TOKEN_MARGIN_SECONDS};
-use spin_sdk::pg::{Connection, ParameterValue};
 
 use super::Sent;
+use crate::db::{Connection, ParameterValue};
 use crate::{clock, db};
 
 pub const APNS: &str = "apns";

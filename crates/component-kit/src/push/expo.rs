@@ -3,10 +3,9 @@
 //! `push_receipts`: their receipts may later say a device is gone.
 
 use domain::push::{expo_data_message, expo_json_request, expo_tickets, PushMessage, EXPO_MAX_TOKENS_PER_REQUEST};
-use spin_sdk::pg::{Connection, ParameterValue};
 
 use super::{call_data, settings::Settings, Message, Sent};
-use crate::db;
+use crate::db::{self, Connection, ParameterValue};
 
 /// The most of Expo's answer we read: one ticket per token is small.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;

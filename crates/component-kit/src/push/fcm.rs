@@ -5,9 +5,9 @@
 
 use domain::delivery::DeviceOutcome;
 use domain::fcm::{classify_answer, send_request};
-use spin_sdk::pg::Connection;
 
 use super::{call_data_strings, credentials, settings::Settings, Message, Sent};
+use crate::db::Connection;
 
 /// FCM answers `{"name": ...}` or a Google error object.
 const MAX_ANSWER_BYTES: usize = 16 * 1024;

@@ -22,9 +22,9 @@ use domain::delivery::DeviceOutcome;
 use domain::ids::UserId;
 use domain::push::{IncomingCall, PushKind, PushOutcome};
 use serde_json::{json, Map, Value};
-use spin_sdk::pg::Connection;
 use uuid::Uuid;
 
+use crate::db::Connection;
 use crate::outbound::{log_misconfigured, origin, Unanswered};
 use crate::Failure;
 use domain::push::OutgoingRequest;

@@ -9,9 +9,9 @@
 use domain::delivery::DeviceOutcome;
 use domain::push::{expo_json_request, expo_receipts, expo_receipts_url, EXPO_MAX_RECEIPT_IDS_PER_REQUEST};
 use serde_json::json;
-use spin_sdk::pg::{Connection, ParameterValue};
 
 use super::settings::{Provider, Settings};
+use crate::db::{Connection, ParameterValue};
 use crate::{config, db, Failure};
 
 /// Receipts read per poll, in requests of [`EXPO_MAX_RECEIPT_IDS_PER_REQUEST`].

@@ -5,10 +5,9 @@ use domain::delivery::DeviceOutcome;
 use domain::ids::UserId;
 use domain::push::PushMessage;
 use serde_json::json;
-use spin_sdk::pg::{Connection, ParameterValue};
 
 use super::{call_data, settings::Settings, Device, Message, Sent};
-use crate::db;
+use crate::db::{self, Connection, ParameterValue};
 
 /// The `log` provider: one `push_log` row per message, every device Delivered,
 /// or Refused when the insert fails. A ring's row holds Expo's message.

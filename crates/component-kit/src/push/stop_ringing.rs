@@ -4,8 +4,8 @@
 //! The statement that moves the call queues one `push_outbox` row per device
 //! (a trigger, so no path can forget). Sending never delays the action that
 //! caused it: the component sends after its answer, on the request's
-//! connection ([`after_answer`], the component-model task goes on past its
-//! return value), and the sweep sends
+//! connection ([`after_answer`]: `serve` runs it once the answer has left,
+//! before the instance returns), and the sweep sends
 //! whatever is left ([`send_pending`]): rows whose sender died, or that found
 //! no provider answering. A sender claims rows with a lease first, so two
 //! senders never push the same row; a row is pushed again only after a
@@ -17,10 +17,10 @@ use domain::call::CallStatus;
 use domain::delivery::DeviceOutcome;
 use domain::ids::UserId;
 use domain::push::PushKind;
-use spin_sdk::pg::{Connection, ParameterValue};
 use uuid::Uuid;
 
 use super::{settings::Settings, Device, Message, Sent};
+use crate::db::{Connection, ParameterValue};
 use crate::{db, Failure};
 
 /// A queued row: its id, the attempts so far, the device.
@@ -48,7 +48,7 @@ pub struct Sweep {
 /// with it, so a request holds one connection and checks out one. The sweep
 /// covers a sender cut short.
 pub fn after_answer(connection: Connection, call_id: Uuid) {
-    spin_sdk::wasip3::spawn(async move {
+    crate::after_answer(async move {
         let _ = send_pending(&connection, Some(call_id), 64).await;
     });
 }
