@@ -45,6 +45,7 @@ async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
         "/var" => variable(&param(query, "name")),
         "/pg/roundtrip" => pg_roundtrip(),
         "/pg/bad" => pg_bad(),
+        "/pg/timestamptz" => pg_timestamptz(),
         "/pg/insert" => pg_insert(&param(query, "value")),
         "/pg/backend" => pg_backend(),
         "/fetch" => fetch(&param(query, "url")).await,
@@ -177,7 +178,7 @@ fn pg_roundtrip() -> serde_json::Value {
     ];
     let sql = "SELECT $1::text AS t, $2::int4 AS i, $3::int8 AS b, $4::bool AS flag, $5::float8 AS f, \
                $6::uuid AS u, $7::jsonb AS j, $8::text AS n, $9::int2 AS s, $10::float4 AS r, \
-               '2024-01-02T03:04:05.5+02:00'::timestamptz AS ts";
+               '2024-01-02T03:04:05.5'::timestamp AS ts";
     match connection.query(sql, &params) {
         Ok(result) => {
             let columns: Vec<String> = result.columns.iter().map(|c| format!("{}:{:?}", c.name, c.data_type)).collect();
@@ -201,6 +202,18 @@ fn pg_bad() -> serde_json::Value {
         Err(error) => return serde_json::json!({ "error": error }),
     };
     match connection.query("SELECT FROM nowhere_at_all", &[]) {
+        Ok(_) => serde_json::json!({ "unexpected": "success" }),
+        Err(error) => serde_json::json!({ "error": format!("{error:?}") }),
+    }
+}
+
+/// A `timestamptz` column, which Spin 4.0.2 cannot read.
+fn pg_timestamptz() -> serde_json::Value {
+    let connection = match open() {
+        Ok(connection) => connection,
+        Err(error) => return serde_json::json!({ "error": error }),
+    };
+    match connection.query("SELECT 1 AS one, now() AS at", &[]) {
         Ok(_) => serde_json::json!({ "unexpected": "success" }),
         Err(error) => serde_json::json!({ "error": format!("{error:?}") }),
     }
