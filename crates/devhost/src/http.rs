@@ -311,7 +311,7 @@ impl ComponentHandler {
             let call = proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam);
             match tokio::time::timeout(handler.request_timeout, call).await {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(error)) => Err(format!("{:?}", to_anyhow(error))),
+                Ok(Err(error)) => Err(format!("{:#}", to_anyhow(error))),
                 Err(_) => Err(format!("still running after {} s", handler.request_timeout.as_secs())),
             }
         });
