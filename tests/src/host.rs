@@ -81,7 +81,13 @@ impl TestHost {
     /// runtime config file and the h2c authority only; a test that needs the
     /// rest asks [`skipped_on_spin`] first.
     pub async fn start_with(options: devhost::HostOptions) -> anyhow::Result<Self> {
-        let backend = match runtime()? {
+        Self::start_on(runtime()?, options).await
+    }
+
+    /// As [`TestHost::start_with`], on `runtime` whatever `E2E_RUNTIME` says
+    /// (the benchmark runs the same table on both).
+    pub async fn start_on(runtime: &Runtime, options: devhost::HostOptions) -> anyhow::Result<Self> {
+        let backend = match runtime {
             Runtime::Devhost => Backend::Devhost(devhost::RunningHost::start(options).await?),
             Runtime::Spin(binary) => Backend::Spin(SpinHost::start(binary, &options).await?),
         };

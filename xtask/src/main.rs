@@ -35,12 +35,14 @@ const USAGE: &str = "usage: cargo xtask <command>
                             run again on real Spin
   test-client               build the components, run only the client kit's tests
   bench [--json FILE] [--compare FILE] [--only PART] [--statement-cache] [--no-tcp-nodelay]
-                            start a host on a fresh database and print throughput and latency,
-                            with wrk (apt-get install wrk) as the outside client, and the token
-                            route's phases (--compare: against a saved --json run; --only: the
-                            routes whose name holds PART; --statement-cache: the host reuses
-                            prepared statements, Spin does not; --no-tcp-nodelay: Nagle on for
-                            accepted sockets, as on Spin)
+                            every route of spin.toml and the host's empty handler on a fresh
+                            database, through wrk (apt-get install wrk) at 1 and 16 connections:
+                            req/s, p50/p90/p99, answers over 30 ms, errors; then the sweep and
+                            the token route's phases. One table on our host, and one on Spin
+                            with SPIN_BIN=<spin 4.0.x> (--compare: against a saved --json run;
+                            --only: the routes whose name holds PART; --statement-cache: our host
+                            reuses prepared statements, Spin does not; --no-tcp-nodelay: Nagle on
+                            for our host's accepted sockets, as on Spin)
   scale [--pooling direct|session|transaction] [--instances N] [--seconds S] [--users U] [--workers W]
                             start N instances (default 3; Spin with SPIN_BIN) behind HAProxy, through
                             PgBouncer (default session pooling) on a fresh database, and soak them for
