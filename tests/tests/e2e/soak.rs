@@ -18,17 +18,13 @@ async fn a_short_soak_loses_nothing_and_applies_nothing_twice() {
     let report = soak::run(&mut target, &options).await.expect("the soak runs");
     target.stop().await;
     println!("{report}");
-    let known = ["every stop-ringing push sent once", "every call rang once"];
-    let failed: Vec<&str> = report.failures().iter().map(|check| check.name).filter(|name| !known.contains(name)).collect();
+    // Every check, the stop-ringing push sent once included: a component's
+    // work after its answer now runs in an instance that lives until
+    // `handle` returns (wasi:http@0.2), so no sender loses its verdict.
+    let failed: Vec<&str> = report.failures().iter().map(|check| check.name).collect();
     assert!(failed.is_empty(), "{failed:?}\n{report}");
-    // FIXME: a few stop-ringing pushes (about 1 in 200 devices) go out twice
-    // even with no instance killed: the sender that claimed the row pushed it
-    // but recorded no verdict within the lease, so the sweep sent it again.
-    // Every device gets at least one and no claim sends twice; the count of
-    // re-sends is printed, and the full soak fails on it.
     let stops = &report.stop_ringing;
-    assert_eq!((stops.missing, stops.doubled, stops.stray), (0, 0, 0), "{report}");
-    assert!(stops.resent_after_lost_verdict * 50 <= stops.devices, "{report}");
+    assert_eq!((stops.missing, stops.doubled, stops.stray, stops.resent_after_lost_verdict), (0, 0, 0, 0), "{report}");
     assert_eq!(report.rings.wrong, 0, "{report}");
     assert!(report.calls >= 50, "too few calls to mean anything: {report}");
     assert!(report.elapsed < options.duration + Duration::from_secs(20), "{report}");
