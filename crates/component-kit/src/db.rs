@@ -80,11 +80,27 @@ pub async fn open() -> Result<Connection, ConnectFailure> {
     })
 }
 
-/// Runs `statement` and collects its rows.
+/// Runs `statement` and collects its rows. It is sent with one extra row
+/// ([`domain::query_sentinel`]), because Spin 4.0.2 never answers a `query` that
+/// yields none; the extra row and its marker column are dropped here.
 pub async fn query(connection: &Connection, statement: &str, params: Vec<ParameterValue>) -> Result<Vec<Row>, DbFailure> {
-    let result = connection.query(statement, &params).map_err(DbFailure)?;
-    let columns: Rc<[String]> = result.columns.into_iter().map(|column| column.name).collect();
-    Ok(result.rows.into_iter().map(|values| Row { columns: columns.clone(), values }).collect())
+    let result = connection.query(&domain::query_sentinel::wrap(statement), &params).map_err(DbFailure)?;
+    let mut columns = result.columns.into_iter().map(|column| column.name);
+    if columns.next().as_deref() != Some(domain::query_sentinel::PRESENT) {
+        return Err(DbFailure(Error::Other(format!("the answer has no leading {} column", domain::query_sentinel::PRESENT))));
+    }
+    let columns: Rc<[String]> = columns.collect();
+    Ok(result
+        .rows
+        .into_iter()
+        .filter_map(|mut values| match values.first() {
+            Some(DbValue::Boolean(true)) => {
+                values.remove(0);
+                Some(Row { columns: columns.clone(), values })
+            }
+            _ => None,
+        })
+        .collect())
 }
 
 /// Runs `statement` and returns the number of rows it changed.

@@ -519,6 +519,17 @@ impl pg::HostConnection for PostgresView<'_> {
     ) -> Result<RowSet, PgError> {
         let prepared = Prepared::of(self.table.get(&connection)?);
         let (columns, rows) = run_query(&prepared, &statement, params).await?;
+        if rows.is_empty() {
+            // Spin 4.0.2's blocking `query` collects the rows, then waits for
+            // the column list that only a first row sends: without rows it
+            // never returns, and the request hangs. A trap here (500) makes
+            // the same mistake fail at once instead of passing.
+            return Err(PgError::Trap(wasmtime::Error::msg(format!(
+                "spin:postgres `query` yielded no row: Spin 4.0.2 never returns from that (its columns wait for a first row); \
+                 statement: {}",
+                statement.chars().take(200).collect::<String>()
+            ))));
+        }
         Ok(RowSet { columns, rows })
     }
 

@@ -22,6 +22,7 @@ pub mod jwks_url;
 pub mod livekit_token;
 pub mod presence;
 pub mod push;
+pub mod query_sentinel;
 pub mod requests;
 pub mod retention;
 pub mod roomservice;

@@ -132,6 +132,22 @@ async fn a_required_variable_without_value_stops_start_up() {
     assert!(error.contains(r#"no provider resolved required variable(s): [Key("secret_token")]"#), "{error}");
 }
 
+/// Spin 4.0.2's blocking `query` never returns for a statement without
+/// rows (it waits for the column list a first row would send); our host
+/// traps instead, so the mistake fails at once here too. Components send
+/// every query with an extra row (`domain::query_sentinel`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_without_rows_never_answers_on_spin_and_traps_here() {
+    let db = TestDb::empty().await.unwrap();
+    let (host, _manifest) = probe_host(&[], &[("db_url", &db.url)]).await;
+    let answer = host.client.get(host.url("/pg/empty")).timeout(std::time::Duration::from_secs(3)).send().await;
+    match e2e::host::runtime().unwrap() {
+        e2e::host::Runtime::Devhost => assert_eq!(answer.unwrap().status(), 500),
+        e2e::host::Runtime::Spin(_) => assert!(answer.is_err_and(|error| error.is_timeout()), "Spin answered a query without rows"),
+    }
+    host.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_round_trips_every_value_type() {
     let db = TestDb::empty().await.unwrap();

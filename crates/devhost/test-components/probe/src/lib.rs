@@ -46,6 +46,7 @@ async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
         "/pg/roundtrip" => pg_roundtrip(),
         "/pg/bad" => pg_bad(),
         "/pg/timestamptz" => pg_timestamptz(),
+        "/pg/empty" => pg_empty(),
         "/pg/insert" => pg_insert(&param(query, "value")),
         "/pg/backend" => pg_backend(),
         "/fetch" => fetch(&param(query, "url")).await,
@@ -215,6 +216,18 @@ fn pg_timestamptz() -> serde_json::Value {
     };
     match connection.query("SELECT 1 AS one, now() AS at", &[]) {
         Ok(_) => serde_json::json!({ "unexpected": "success" }),
+        Err(error) => serde_json::json!({ "error": format!("{error:?}") }),
+    }
+}
+
+/// A query that yields no row, which Spin 4.0.2 never answers.
+fn pg_empty() -> serde_json::Value {
+    let connection = match open() {
+        Ok(connection) => connection,
+        Err(error) => return serde_json::json!({ "error": error }),
+    };
+    match connection.query("SELECT 1 AS one WHERE false", &[]) {
+        Ok(result) => serde_json::json!({ "rows": result.rows.len() }),
         Err(error) => serde_json::json!({ "error": format!("{error:?}") }),
     }
 }
