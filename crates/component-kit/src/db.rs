@@ -117,6 +117,7 @@ impl DbFailure {
     pub fn sqlstate(&self) -> Option<&str> {
         match &self.0 {
             Error::QueryFailed(QueryError::DbError(db)) => Some(db.code.as_str()),
+            Error::QueryFailed(QueryError::Text(text)) => field_in_text(text, "code: \"").filter(|code| code.len() == 5),
             _ => None,
         }
     }
@@ -130,9 +131,20 @@ impl DbFailure {
                     db.message.split('"').nth(1)
                 })
             }
+            Error::QueryFailed(QueryError::Text(text)) => field_in_text(text, "(\"constraint\", \""),
             _ => None,
         }
     }
+}
+
+/// Spin 4.0.2's blocking `query` reports a failure while its statement runs
+/// as text only: the debug form of the structured error (`QueryFailed(DbError(
+/// DbError { as_text: .., code: "23505", .., extras: [("constraint", ..)] }))`).
+/// The value that follows `prefix` there, up to its closing quote.
+fn field_in_text<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let start = text.find(prefix)? + prefix.len();
+    let length = text[start..].find('"')?;
+    Some(&text[start..start + length])
 }
 
 impl From<DbFailure> for Failure {

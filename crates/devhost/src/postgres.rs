@@ -436,21 +436,26 @@ fn prepared<T>(accessor: &Accessor<T, HostPostgres>, connection: &Resource<Conne
     accessor.with(|mut access| Ok(Prepared::of(access.get().table.get(connection)?)))
 }
 
+/// Runs a query; `blocking` for the blocking `query`, whose failures while
+/// the statement runs reach the guest as Spin 4.0.2 reports them.
 async fn run_query(
     prepared: &Prepared,
     statement: &str,
     params: Vec<ParameterValue>,
+    blocking: bool,
 ) -> Result<(Vec<Column>, Vec<Vec<DbValue>>), GuestError> {
     let timing = crate::phases::start();
     note_transaction(prepared, statement);
     let params = values::to_sql_params(params)?;
     let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
+    let running = |error| if blocking { as_spin_query_text(query_error(error)) } else { query_error(error) };
     let (columns, rows) = if prepared.statement_cache {
         let stmt = prepared.client.prepare_cached(statement).await.map_err(query_error)?;
-        let rows = prepared.client.query(&stmt, &refs).await.map_err(query_error)?;
+        let rows = prepared.client.query(&stmt, &refs).await.map_err(running)?;
         (values::columns(stmt.columns()), rows)
     } else {
-        let rows = prepared.client.query(statement, &refs).await.map_err(query_error)?;
+        let stmt = prepared.client.prepare(statement).await.map_err(query_error)?;
+        let rows = prepared.client.query(&stmt, &refs).await.map_err(running)?;
         // Spin takes the columns from the first row: none without rows.
         let columns = rows.first().map(|row| values::columns(row.columns())).unwrap_or_default();
         (columns, rows)
@@ -490,18 +495,46 @@ fn note_transaction(prepared: &Prepared, statement: &str) {
 fn query_error(error: tokio_postgres::Error) -> GuestError {
     match error.as_db_error() {
         Some(db) => GuestError::QueryFailed(QueryError::DbError(pg::DbError {
-            as_text: error.to_string(),
+            as_text: format!("{error:?}"),
             severity: db.severity().to_owned(),
             code: db.code().code().to_owned(),
             message: db.message().to_owned(),
             detail: db.detail().map(str::to_owned),
-            extras: db
-                .hint()
-                .map(|hint| vec![("hint".to_owned(), hint.to_owned())])
-                .unwrap_or_default(),
+            extras: db_extras(db),
         })),
         None if error.is_closed() => GuestError::ConnectionFailed(format!("connection closed: {error}")),
         None => GuestError::QueryFailed(QueryError::Text(error.to_string())),
+    }
+}
+
+/// The error's optional fields, named and ordered as Spin 4.0.2 lists them.
+fn db_extras(db: &tokio_postgres::error::DbError) -> Vec<(String, String)> {
+    let line = db.line().map(|line| line.to_string());
+    [
+        ("column", db.column()),
+        ("constraint", db.constraint()),
+        ("routine", db.routine()),
+        ("hint", db.hint()),
+        ("table", db.table()),
+        ("datatype", db.datatype()),
+        ("schema", db.schema()),
+        ("file", db.file()),
+        ("line", line.as_deref()),
+        ("where_", db.where_()),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.map(|value| (name.to_owned(), value.to_owned())))
+    .collect()
+}
+
+/// Spin 4.0.2's blocking `query` reports a failure while the statement runs
+/// (after it was prepared: a unique violation, a failed cast) as text, the
+/// error's debug form, with no SQLSTATE field; only a failure to prepare
+/// keeps its structure. `execute` keeps it always.
+fn as_spin_query_text(error: GuestError) -> GuestError {
+    match error {
+        GuestError::QueryFailed(QueryError::DbError(_)) => GuestError::QueryFailed(QueryError::Text(format!("{error:?}"))),
+        other => other,
     }
 }
 
@@ -518,7 +551,7 @@ impl pg::HostConnection for PostgresView<'_> {
         params: Vec<ParameterValue>,
     ) -> Result<RowSet, PgError> {
         let prepared = Prepared::of(self.table.get(&connection)?);
-        let (columns, rows) = run_query(&prepared, &statement, params).await?;
+        let (columns, rows) = run_query(&prepared, &statement, params, true).await?;
         if rows.is_empty() {
             // Spin 4.0.2's blocking `query` collects the rows, then waits for
             // the column list that only a first row sends: without rows it
@@ -561,7 +594,7 @@ impl pg::HostConnectionWithStore for HostPostgres {
         params: Vec<ParameterValue>,
     ) -> Result<(Vec<Column>, StreamReader<Vec<DbValue>>, FutureReader<Result<(), GuestError>>), PgError> {
         let prepared = prepared(accessor, &connection)?;
-        let (columns, rows) = run_query(&prepared, &statement, params).await?;
+        let (columns, rows) = run_query(&prepared, &statement, params, false).await?;
         // The rows are already buffered: hand them over as a finished stream
         // and an already-resolved completion future.
         let (stream, future) = accessor.with(|mut access| -> wasmtime::Result<_> {
