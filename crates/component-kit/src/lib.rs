@@ -10,6 +10,7 @@
 //! synchronous imports are used.
 
 pub mod auth;
+pub mod body;
 pub mod calls;
 pub mod clock;
 pub mod config;

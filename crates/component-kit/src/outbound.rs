@@ -8,7 +8,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use futures::StreamExt;
-use spin_sdk::http::{ErrorCode, Fields, IncomingResponse, Method, OutgoingRequest, Scheme, SendError};
+use spin_sdk::http::{ErrorCode, Fields, IncomingResponse, Method, OutgoingBody, OutgoingRequest, Scheme, SendError};
 
 /// Why a POST has no answer.
 #[derive(Debug)]
@@ -41,22 +41,25 @@ pub async fn post(url: &str, headers: &[(&str, &str)], body: Vec<u8>, timeout: D
         with_length.push(("content-length", &length));
     }
     let outgoing = request(Method::Post, url, &with_length)?;
-    let written = outgoing.take_body();
+    let cannot = |what: &str| Unanswered::Failed(format!("cannot build the request: {what}"));
+    let outgoing_body = outgoing.body().map_err(|()| cannot("body"))?;
+    let stream = outgoing_body.write().map_err(|()| cannot("body stream"))?;
+    // Written before the request is handed over, so that Spin's client sends
+    // head and body in one piece (see `crate::body`).
+    let written = crate::body::write_available(&stream, &body);
     let exchange = async {
-        // `send` hands the request to the host on its first poll; the body is
-        // written meanwhile, and finished when the sink is dropped.
-        let (response, written) = futures::join!(spin_sdk::http::send::<_, IncomingResponse>(outgoing), async move {
-            let mut written = written;
-            let sent = futures::SinkExt::send(&mut written, body).await;
-            drop(written);
-            sent
-        });
-        // The answer decides (a refused destination cannot take the body
-        // either); a body the host did not take only explains a failure.
-        match (answer(response, max_answer_bytes).await, written) {
-            (Err(Unanswered::Failed(reason)), Err(error)) => Err(Unanswered::Failed(format!("{reason} (writing the request: {error:?})"))),
-            (outcome, _) => outcome,
+        if written == body.len() {
+            // The stream is a child of the body: it goes first.
+            drop(stream);
+            let _ = OutgoingBody::finish(outgoing_body, None);
+            return answer(spin_sdk::http::send::<_, IncomingResponse>(outgoing).await, max_answer_bytes).await;
         }
+        let (response, ()) = futures::join!(spin_sdk::http::send::<_, IncomingResponse>(outgoing), async {
+            crate::body::write_rest(&stream, &body[written..]).await;
+            drop(stream);
+            let _ = OutgoingBody::finish(outgoing_body, None);
+        });
+        answer(response, max_answer_bytes).await
     };
     within(timeout, exchange).await
 }

@@ -16,7 +16,6 @@ use futures::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use serde_json::{Map, Value};
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
-use wasi::io::streams::OutputStream;
 
 /// A decoded request: its body is read (within the limit) before the handler runs.
 pub struct Incoming {
@@ -245,7 +244,7 @@ async fn send(answer: Answer, response_out: ResponseOutparam) {
         response_out.set(response);
         return;
     };
-    let written = write_available(&stream, &answer.body);
+    let written = crate::body::write_available(&stream, &answer.body);
     if written == answer.body.len() {
         // The stream is a child of the body: it goes first.
         drop(stream);
@@ -254,52 +253,9 @@ async fn send(answer: Answer, response_out: ResponseOutparam) {
         return;
     }
     response_out.set(response);
-    write_rest(&stream, &answer.body[written..]).await;
+    crate::body::write_rest(&stream, &answer.body[written..]).await;
     drop(stream);
     let _ = OutgoingBody::finish(body, None);
-}
-
-/// Writes as much of `bytes` as the stream takes without blocking; returns
-/// how much it took. A client gone meanwhile takes nothing more.
-fn write_available(stream: &OutputStream, bytes: &[u8]) -> usize {
-    let mut offset = 0;
-    while offset < bytes.len() {
-        let permitted = match stream.check_write() {
-            Ok(0) | Err(_) => break,
-            Ok(permitted) => usize::try_from(permitted).unwrap_or(usize::MAX),
-        };
-        let end = offset + permitted.min(bytes.len() - offset);
-        if stream.write(&bytes[offset..end]).is_err() {
-            break;
-        }
-        offset = end;
-    }
-    if offset == bytes.len() {
-        // Everything written is for the client now; nothing waits for it.
-        let _ = stream.flush();
-    }
-    offset
-}
-
-/// Writes `bytes` as the stream drains, then waits for the flush.
-async fn write_rest(stream: &OutputStream, mut bytes: &[u8]) {
-    let writable = || !matches!(stream.check_write(), Ok(0));
-    while !bytes.is_empty() {
-        match stream.check_write() {
-            Ok(0) => crate::time::until(writable, || stream.subscribe()).await,
-            Ok(permitted) => {
-                let count = usize::try_from(permitted).unwrap_or(usize::MAX).min(bytes.len());
-                if stream.write(&bytes[..count]).is_err() {
-                    return;
-                }
-                bytes = &bytes[count..];
-            }
-            Err(_) => return,
-        }
-    }
-    if stream.flush().is_ok() {
-        crate::time::until(writable, || stream.subscribe()).await;
-    }
 }
 
 /// The one log line of a request.
