@@ -86,7 +86,8 @@ impl HttpTrigger {
                     runtime: runtime.clone(),
                     component: component.clone(),
                     pre,
-                    request_timeout: limits.request_timeout,
+                    // Our own deadline answers 504 first; the instance goes a moment later.
+                    request_timeout: limits.request_timeout.saturating_add(Duration::from_secs(1)),
                 })),
                 Err(error) => {
                     let reason = format!("component {id:?} does not export wasi:http/incoming-handler@0.2: {error}");
