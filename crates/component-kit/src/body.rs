@@ -4,7 +4,15 @@
 //! head waits for the peer's delayed ACK); then, for a body larger than that,
 //! the rest as the stream drains.
 
+use spin_sdk::http::OutgoingBody;
 use wasi::io::streams::OutputStream;
+
+/// Ends a body whose bytes are all written: its stream, a child of the
+/// body, goes first.
+pub fn finish(stream: OutputStream, body: OutgoingBody) {
+    drop(stream);
+    let _ = OutgoingBody::finish(body, None);
+}
 
 /// Writes as much of `bytes` as the stream takes without blocking; returns
 /// how much it took. A client gone meanwhile takes nothing more.

@@ -8,7 +8,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use futures::StreamExt;
-use spin_sdk::http::{ErrorCode, Fields, IncomingResponse, Method, OutgoingBody, OutgoingRequest, Scheme, SendError};
+use spin_sdk::http::{ErrorCode, Fields, IncomingResponse, Method, OutgoingRequest, Scheme, SendError};
 
 /// Why a POST has no answer.
 #[derive(Debug)]
@@ -49,15 +49,12 @@ pub async fn post(url: &str, headers: &[(&str, &str)], body: Vec<u8>, timeout: D
     let written = crate::body::write_available(&stream, &body);
     let exchange = async {
         if written == body.len() {
-            // The stream is a child of the body: it goes first.
-            drop(stream);
-            let _ = OutgoingBody::finish(outgoing_body, None);
+            crate::body::finish(stream, outgoing_body);
             return answer(spin_sdk::http::send::<_, IncomingResponse>(outgoing).await, max_answer_bytes).await;
         }
         let (response, ()) = futures::join!(spin_sdk::http::send::<_, IncomingResponse>(outgoing), async {
             crate::body::write_rest(&stream, &body[written..]).await;
-            drop(stream);
-            let _ = OutgoingBody::finish(outgoing_body, None);
+            crate::body::finish(stream, outgoing_body);
         });
         answer(response, max_answer_bytes).await
     };

@@ -246,16 +246,13 @@ async fn send(answer: Answer, response_out: ResponseOutparam) {
     };
     let written = crate::body::write_available(&stream, &answer.body);
     if written == answer.body.len() {
-        // The stream is a child of the body: it goes first.
-        drop(stream);
-        let _ = OutgoingBody::finish(body, None);
+        crate::body::finish(stream, body);
         response_out.set(response);
         return;
     }
     response_out.set(response);
     crate::body::write_rest(&stream, &answer.body[written..]).await;
-    drop(stream);
-    let _ = OutgoingBody::finish(body, None);
+    crate::body::finish(stream, body);
 }
 
 /// The one log line of a request.
