@@ -33,6 +33,8 @@ pub struct ReceivedPush {
     pub authorization: Option<String>,
     /// `Value::Null` when the body was not JSON.
     pub body: Value,
+    /// When the fake read it.
+    pub at: std::time::Instant,
 }
 
 /// A running fake.
@@ -128,7 +130,7 @@ async fn answer(
     let (mode, gone, receipts_gone) = {
         let mut state = state.lock().expect("fake state");
         if path != RECEIPTS_PATH {
-            state.received.push(ReceivedPush { authorization, body: body.clone() });
+            state.received.push(ReceivedPush { authorization, body: body.clone(), at: std::time::Instant::now() });
         }
         (state.mode, state.gone.clone(), state.receipts_gone)
     };

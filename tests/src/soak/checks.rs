@@ -28,10 +28,24 @@ pub struct Evidence<'a> {
     pub down: &'a [DownWindow],
     /// How long after an instance is back a 5xx still counts as its outage.
     pub grace: Duration,
-    /// Every push the fake provider received (bodies).
-    pub pushes: Vec<Value>,
+    /// Every push the fake provider received.
+    pub pushes: Vec<Push>,
     pub db: DatabaseFacts,
 }
+
+/// A push the fake provider received.
+#[derive(Clone, Debug)]
+pub struct Push {
+    /// When it arrived, since the soak started.
+    pub at: Duration,
+    pub body: Value,
+}
+
+/// How close to a kill a sender's last push may have arrived for its lost
+/// verdict to be the kill's doing: the kill is timed before the signal is
+/// sent, and recording a verdict takes milliseconds, seconds on a loaded
+/// machine.
+const KILLED_SENDER_SLACK: Duration = Duration::from_secs(2);
 
 /// What the database says at the end.
 pub struct DatabaseFacts {
@@ -251,7 +265,7 @@ pub struct Rings {
 /// Tallies the ring pushes against the calls.
 pub fn ring_tally(evidence: &Evidence<'_>) -> Rings {
     let mut rings: HashMap<String, usize> = HashMap::new();
-    for push in &evidence.pushes {
+    for push in evidence.pushes.iter().map(|push| &push.body) {
         if push["data"]["type"] == "incoming_call" {
             *rings.entry(push["data"]["callId"].as_str().unwrap_or("").to_owned()).or_default() += 1;
         }
@@ -304,8 +318,15 @@ pub struct StopRinging {
     /// a real double send.
     pub doubled: usize,
     /// Devices that got more than one because a sender claimed the row and
-    /// gave no verdict within its lease, so another sent it again.
+    /// gave no verdict within its lease, so another sent it again, although
+    /// no kill explains it.
     pub resent_after_lost_verdict: usize,
+    /// Devices that got a second push because the instance that sent the
+    /// first was killed before it could record the provider's answer: no
+    /// sender can know whether a push it never recorded went out, so the
+    /// row is sent again once its lease ends (the kit ignores a second
+    /// `call_ended`).
+    pub resent_after_killed_sender: usize,
     /// Pushes for a ring that did not end, and rows never sent.
     pub stray: usize,
     pub examples: Vec<String>,
@@ -313,24 +334,31 @@ pub struct StopRinging {
 
 /// Tallies the stop-ringing pushes against the rings that ended.
 pub fn stop_ringing_tally(evidence: &Evidence<'_>) -> StopRinging {
-    let mut received: BTreeMap<(Uuid, String), usize> = BTreeMap::new();
-    for push in evidence.pushes.iter().filter(|push| push["data"]["type"] == "call_ended") {
-        let Some(call) = push["data"]["callId"].as_str().and_then(|id| id.parse::<Uuid>().ok()) else { continue };
-        let tokens: Vec<String> = match &push["to"] {
+    // When each copy arrived, per device.
+    let mut received: BTreeMap<(Uuid, String), Vec<Duration>> = BTreeMap::new();
+    for push in evidence.pushes.iter().filter(|push| push.body["data"]["type"] == "call_ended") {
+        let Some(call) = push.body["data"]["callId"].as_str().and_then(|id| id.parse::<Uuid>().ok()) else { continue };
+        let tokens: Vec<String> = match &push.body["to"] {
             Value::String(token) => vec![token.clone()],
             Value::Array(tokens) => tokens.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
             _ => Vec::new(),
         };
         for token in tokens {
-            *received.entry((call, token)).or_default() += 1;
+            received.entry((call, token)).or_default().push(push.at);
         }
     }
-    let mut tally = StopRinging { devices: evidence.db.rings_ended.len(), received: received.values().sum(), ..StopRinging::default() };
+    let near_a_kill = |at: Duration| {
+        evidence.down.iter().any(|window| at + KILLED_SENDER_SLACK >= window.killed_at && at <= window.killed_at + KILLED_SENDER_SLACK)
+    };
+    let mut tally = StopRinging { devices: evidence.db.rings_ended.len(), received: received.values().map(Vec::len).sum(), ..StopRinging::default() };
     for device in &evidence.db.rings_ended {
-        let count = received.get(device).copied().unwrap_or(0);
+        let copies = received.get(device).map_or(&[][..], Vec::as_slice);
+        let count = copies.len();
         let claims = evidence.db.outbox.get(device).map_or(0, |row| row.1);
         if count == 0 || claims == 0 {
             tally.missing += 1;
+        } else if count == 2 && claims == 2 && near_a_kill(copies[0]) {
+            tally.resent_after_killed_sender += 1;
         } else if count > 1 && claims > 1 {
             tally.resent_after_lost_verdict += 1;
         } else if count > 1 {
@@ -338,7 +366,8 @@ pub fn stop_ringing_tally(evidence: &Evidence<'_>) -> StopRinging {
         } else {
             continue;
         }
-        tally.examples.push(format!("call {} {} got {count}, claimed {claims} times", device.0, device.1));
+        let arrivals: Vec<String> = copies.iter().map(|at| format!("{:.2} s", at.as_secs_f64())).collect();
+        tally.examples.push(format!("call {} {} got {count} (at {}), claimed {claims} times", device.0, device.1, arrivals.join(", ")));
     }
     tally.stray = received.keys().filter(|device| !evidence.db.rings_ended.contains(device)).count()
         + evidence.db.outbox.values().filter(|(sent, _)| !*sent).count();
@@ -353,12 +382,13 @@ fn stop_ringing(evidence: &Evidence<'_>) -> Check {
         "every stop-ringing push sent once",
         passed,
         format!(
-            "{} devices whose ring ended, {} pushes; {} missing, {} sent twice by one claim, {} sent again after a sender lost its verdict (lease), {} stray{}",
+            "{} devices whose ring ended, {} pushes; {} missing, {} sent twice by one claim, {} sent again after a sender lost its verdict (lease) with no kill to explain it, {} sent again because their sender was killed before recording the provider's answer (allowed), {} stray{}",
             tally.devices,
             tally.received,
             tally.missing,
             tally.doubled,
             tally.resent_after_lost_verdict,
+            tally.resent_after_killed_sender,
             tally.stray,
             sample(&tally.examples)
         ),

@@ -157,7 +157,7 @@ pub async fn run<T: Target>(target: &mut T, options: &SoakOptions) -> anyhow::Re
     let facts = checks::load(&sql, options.ring_timeout_seconds, options.join_timeout_seconds, options.initiate_timeout_seconds).await?;
     let attempts = client.attempts();
     let journal = std::mem::take(&mut *scenario.journal.lock().expect("journal"));
-    let pushes = target.push().received().into_iter().map(|push| push.body).collect();
+    let pushes = target.push().received().into_iter().map(|push| checks::Push { at: push.at.saturating_duration_since(origin), body: push.body }).collect();
     let evidence = checks::Evidence { journal: &journal, attempts: &attempts, down: &down, grace: GRACE, pushes, db: facts };
     let verdicts = checks::evaluate(&evidence);
     let stop_ringing = checks::stop_ringing_tally(&evidence);

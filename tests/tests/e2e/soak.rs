@@ -19,8 +19,10 @@ async fn a_short_soak_loses_nothing_and_applies_nothing_twice() {
     target.stop().await;
     println!("{report}");
     // Every check, the stop-ringing push sent once included: a component's
-    // work after its answer now runs in an instance that lives until
-    // `handle` returns (wasi:http@0.2), so no sender loses its verdict.
+    // work after its answer runs in an instance that lives until `handle`
+    // returns (wasi:http@0.2), so only the kill can cost a sender its
+    // verdict, and the check allows a resend only for a push that arrived
+    // at the kill.
     let failed: Vec<&str> = report.failures().iter().map(|check| check.name).collect();
     assert!(failed.is_empty(), "{failed:?}\n{report}");
     let stops = &report.stop_ringing;
