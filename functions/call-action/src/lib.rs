@@ -96,11 +96,6 @@ fn with_call(error: ApiError, call: &CallRow) -> ApiError {
 }
 
 async fn display_name(connection: &Connection, user: UserId) -> Result<String, Failure> {
-    let rows = db::query(
-        connection,
-        "SELECT user_display_name($1) AS name",
-        vec![db::uuid(user.0)],
-    )
-    .await?;
-    rows.first().map(|row| db::get(row, "name")).transpose()?.ok_or_else(|| Failure::internal("no name row"))
+    let row = db::query_one(connection, "SELECT user_display_name($1) AS name", vec![db::uuid(user.0)]).await?;
+    db::get(&row, "name")
 }

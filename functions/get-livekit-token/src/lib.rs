@@ -30,8 +30,8 @@ async fn get_token(incoming: Incoming) -> Result<Reply, Failure> {
     let id = match target {
         TokenTarget::Session(id) | TokenTarget::Call(id) => id,
     };
-    let rows = db::query(&connection, statement(target), vec![db::uuid(user.0), db::uuid(id)]).await?;
-    let row = rows.first().ok_or_else(|| Failure::internal("the rate-limit upsert returned no row"))?;
+    // One row by its shape: the functions select `FROM (SELECT 1) LEFT JOIN`.
+    let row = &db::query_one(&connection, statement(target), vec![db::uuid(user.0), db::uuid(id)]).await?;
     if db::get::<i64>(row, "hits")? > i64::try_from(limit).unwrap_or(i64::MAX) {
         return Err(ErrorCode::RateLimited.into());
     }

@@ -21,7 +21,7 @@ async fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
 
 async fn health(_incoming: Incoming) -> Result<Reply, Failure> {
     let reachable = match db::open().await {
-        Ok(connection) => db::query(&connection, "SELECT 1", vec![]).await.map(|rows| rows.len() == 1).unwrap_or(false),
+        Ok(connection) => db::query_one(&connection, "SELECT 1", vec![]).await.is_ok(),
         Err(db::ConnectFailure::Misconfigured(reason)) => {
             let body = json!({ "status": "degraded", "database": "misconfigured", "reason": reason, "version": VERSION });
             return Ok(Reply::new(StatusCode::INTERNAL_SERVER_ERROR, body));

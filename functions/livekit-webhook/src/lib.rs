@@ -108,7 +108,8 @@ async fn apply(connection: &Connection, event: &WebhookEvent, room: &str) -> Res
 async fn apply_to_session(connection: &Connection, event: &WebhookEvent, room: &str, grace: u64) -> Result<String, Failure> {
     let change = PresenceChange::of(event).filter(|_| event.participant.is_some());
     let text = |value: Option<String>| value.map_or(ParameterValue::DbNull, ParameterValue::Str);
-    let rows = db::query(
+    // One row by its shape: a function call without `FROM`.
+    let row = db::query_one(
         connection,
         "SELECT webhook_session_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS outcome",
         vec![
@@ -126,8 +127,7 @@ async fn apply_to_session(connection: &Connection, event: &WebhookEvent, room: &
         ],
     )
     .await?;
-    let row = rows.first().ok_or_else(|| Failure::internal("webhook_session_event returned no row"))?;
-    db::get(row, "outcome")
+    db::get(&row, "outcome")
 }
 
 /// What `room_participants.left_reason` says for a change.
@@ -160,13 +160,14 @@ async fn apply_to_call(connection: &Connection, event: &WebhookEvent, room: &str
             if !record_presence(connection, room, &participant.identity, change, event.created_at).await? {
                 return Ok("stale".to_owned());
             }
-            let present = db::query(
+            // One row by its shape: an aggregate without `GROUP BY`.
+            let present = db::query_one(
                 connection,
                 "SELECT count(*)::bigint AS present FROM room_participants WHERE room_name = $1 AND identity IN ($2, $3) AND present",
                 vec![ParameterValue::Str(room.to_owned()), ParameterValue::Str(caller.clone()), ParameterValue::Str(callee.clone())],
             )
             .await?;
-            let both_present = present.first().map(|row| db::get::<i64>(row, "present")).transpose()? == Some(2);
+            let both_present = db::get::<i64>(&present, "present")? == 2;
             if let Some(transition) = change.call_event(both_present).and_then(|call_event| next(status, call_event)) {
                 if calls::apply(connection, call_id, transition).await?.is_some() {
                     result = format!("applied: call {}", transition.to.as_str());
@@ -210,7 +211,7 @@ async fn apply_to_call(connection: &Connection, event: &WebhookEvent, room: &str
 /// same second) was already applied, with the function a session room's
 /// event uses too (migration 0012). Returns whether this event was applied.
 async fn record_presence(connection: &Connection, room: &str, identity: &str, change: PresenceChange, created_at: u64) -> Result<bool, Failure> {
-    let rows = db::query(
+    let row = db::query_one(
         connection,
         "SELECT webhook_record_presence($1, $2, $3, $4, $5, $6) AS applied",
         vec![
@@ -223,6 +224,5 @@ async fn record_presence(connection: &Connection, room: &str, identity: &str, ch
         ],
     )
     .await?;
-    let row = rows.first().ok_or_else(|| Failure::internal("webhook_record_presence returned no row"))?;
-    db::get(row, "applied")
+    db::get(&row, "applied")
 }
