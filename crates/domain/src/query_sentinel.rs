@@ -1,9 +1,9 @@
 //! One extra row for every `query` that may yield none, because Spin
 //! 4.0.2's synchronous `spin:postgres` `query` never returns for a statement
-//! that yields no row: it collects the rows, then waits for the column list, which only its
-//! first row sends (`factor-outbound-pg`, `PooledTokioClient::query`). A
-//! guarded update that changes nothing, a lookup that finds nothing: each
-//! would hang the request.
+//! that yields no row: it collects the rows, then waits for the column list,
+//! which only its first row sends (`factor-outbound-pg`,
+//! `PooledTokioClient::query`). A guarded update that changes nothing, a
+//! lookup that finds nothing: each would hang the request.
 //!
 //! [`wrap`] turns a statement into one that yields its rows, each with a
 //! leading `__present = true`, then one row with `__present = false` and the

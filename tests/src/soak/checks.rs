@@ -324,8 +324,8 @@ pub struct StopRinging {
     /// Devices that got a second push because the instance that sent the
     /// first was killed before it could record the provider's answer: no
     /// sender can know whether a push it never recorded went out, so the
-    /// row is sent again once its lease ends (the kit ignores a second
-    /// `call_ended`).
+    /// row is sent again once its lease ends (the kit handles a repeated
+    /// `call_ended` as any other).
     pub resent_after_killed_sender: usize,
     /// Pushes for a ring that did not end, and rows never sent.
     pub stray: usize,
