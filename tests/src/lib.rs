@@ -20,6 +20,7 @@ pub mod host;
 pub mod load;
 pub mod manifests;
 pub mod paths;
+mod process_tree;
 pub mod schemathesis;
 pub mod soak;
 pub mod spin;

@@ -69,26 +69,18 @@ impl SpinBinary {
 /// A `spin up` child serving one manifest; killed and cleaned up on drop.
 pub struct SpinHost {
     addr: SocketAddr,
-    // Invariant: the leader of its own process group, which is killed on
-    // drop: `spin up` runs the HTTP trigger as a child of its own (`spin
-    // trigger http`), which would otherwise outlive it, connections and all.
+    // Invariant: `kill_on_drop`, and its descendants are killed on drop:
+    // `spin up` runs the HTTP trigger as a child of its own (`spin trigger
+    // http`), which would otherwise outlive it, connections and all.
     child: tokio::process::Child,
     files: Files,
 }
 
 impl Drop for SpinHost {
     fn drop(&mut self) {
-        kill_group(&self.child);
-    }
-}
-
-/// SIGKILL to `child`'s process group (it leads one: `process_group(0)`).
-fn kill_group(child: &tokio::process::Child) {
-    if let Some(pid) = child.id() {
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", "--", &format!("-{pid}")])
-            .stderr(Stdio::null())
-            .status();
+        if let Some(pid) = self.child.id() {
+            crate::process_tree::kill_descendants(pid);
+        }
     }
 }
 
@@ -151,7 +143,6 @@ impl SpinHost {
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(files.work_dir.join("stdout.txt"))?)
             .stderr(std::fs::File::create(files.work_dir.join("stderr.txt"))?)
-            .process_group(0)
             .kill_on_drop(true);
         let child = command.spawn().with_context(|| format!("starting {}", binary.path.display()))?;
         let mut host = Self { addr, child, files };
@@ -166,8 +157,10 @@ impl SpinHost {
 
     /// Kills the child, waits for it, and removes its files.
     pub async fn stop(mut self) {
-        kill_group(&self.child);
-        let _ = self.child.wait().await;
+        if let Some(pid) = self.child.id() {
+            crate::process_tree::kill_descendants(pid);
+        }
+        let _ = self.child.kill().await;
     }
 
     async fn wait_until_listening(&mut self) -> anyhow::Result<()> {
