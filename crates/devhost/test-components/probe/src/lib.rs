@@ -4,7 +4,7 @@
 use std::task::Poll;
 use std::time::Duration;
 
-use pg::spin::postgres::postgres::{Connection, DbValue, ParameterValue};
+use pg::spin::postgres::postgres::{Connection, DbValue, Error, ParameterValue};
 use spin_sdk::http::{Fields, IncomingRequest, IncomingResponse, Method, OutgoingBody, OutgoingRequest, OutgoingResponse, ResponseOutparam, Scheme};
 use spin_sdk::http_component;
 use wasi::clocks::monotonic_clock;
@@ -160,11 +160,15 @@ fn open() -> Result<Connection, String> {
     Connection::open(&address).map_err(|e| format!("{e:?}"))
 }
 
+/// `work`'s answer on a connection to `db_url`, or the error that stopped it.
+fn on_db(work: impl FnOnce(&Connection) -> Result<serde_json::Value, Error>) -> serde_json::Value {
+    match open() {
+        Ok(connection) => work(&connection).unwrap_or_else(|error| serde_json::json!({ "error": format!("{error:?}") })),
+        Err(error) => serde_json::json!({ "error": error }),
+    }
+}
+
 fn pg_roundtrip() -> serde_json::Value {
-    let connection = match open() {
-        Ok(connection) => connection,
-        Err(error) => return serde_json::json!({ "error": error }),
-    };
     let params = vec![
         ParameterValue::Str("héllo".into()),
         ParameterValue::Int32(-7),
@@ -180,14 +184,12 @@ fn pg_roundtrip() -> serde_json::Value {
     let sql = "SELECT $1::text AS t, $2::int4 AS i, $3::int8 AS b, $4::bool AS flag, $5::float8 AS f, \
                $6::uuid AS u, $7::jsonb AS j, $8::text AS n, $9::int2 AS s, $10::float4 AS r, \
                '2024-01-02T03:04:05.5'::timestamp AS ts";
-    match connection.query(sql, &params) {
-        Ok(result) => {
-            let columns: Vec<String> = result.columns.iter().map(|c| format!("{}:{:?}", c.name, c.data_type)).collect();
-            let values: Vec<String> = result.rows.iter().flat_map(|row| row.iter().map(describe)).collect();
-            serde_json::json!({ "columns": columns, "values": values })
-        }
-        Err(error) => serde_json::json!({ "error": format!("{error:?}") }),
-    }
+    on_db(|connection| {
+        let result = connection.query(sql, &params)?;
+        let columns: Vec<String> = result.columns.iter().map(|c| format!("{}:{:?}", c.name, c.data_type)).collect();
+        let values: Vec<String> = result.rows.iter().flat_map(|row| row.iter().map(describe)).collect();
+        Ok(serde_json::json!({ "columns": columns, "values": values }))
+    })
 }
 
 fn describe(value: &DbValue) -> String {
@@ -198,69 +200,41 @@ fn describe(value: &DbValue) -> String {
 }
 
 fn pg_bad() -> serde_json::Value {
-    let connection = match open() {
-        Ok(connection) => connection,
-        Err(error) => return serde_json::json!({ "error": error }),
-    };
-    match connection.query("SELECT FROM nowhere_at_all", &[]) {
-        Ok(_) => serde_json::json!({ "unexpected": "success" }),
-        Err(error) => serde_json::json!({ "error": format!("{error:?}") }),
-    }
+    on_db(|connection| connection.query("SELECT FROM nowhere_at_all", &[]).map(|_| serde_json::json!({ "unexpected": "success" })))
 }
 
 /// A `timestamptz` column, which Spin 4.0.2 cannot read.
 fn pg_timestamptz() -> serde_json::Value {
-    let connection = match open() {
-        Ok(connection) => connection,
-        Err(error) => return serde_json::json!({ "error": error }),
-    };
-    match connection.query("SELECT 1 AS one, now() AS at", &[]) {
-        Ok(_) => serde_json::json!({ "unexpected": "success" }),
-        Err(error) => serde_json::json!({ "error": format!("{error:?}") }),
-    }
+    on_db(|connection| connection.query("SELECT 1 AS one, now() AS at", &[]).map(|_| serde_json::json!({ "unexpected": "success" })))
 }
 
 /// A query that yields no row, which Spin 4.0.2 never answers.
 fn pg_empty() -> serde_json::Value {
-    let connection = match open() {
-        Ok(connection) => connection,
-        Err(error) => return serde_json::json!({ "error": error }),
-    };
-    match connection.query("SELECT 1 AS one WHERE false", &[]) {
-        Ok(result) => serde_json::json!({ "rows": result.rows.len() }),
-        Err(error) => serde_json::json!({ "error": format!("{error:?}") }),
-    }
+    on_db(|connection| connection.query("SELECT 1 AS one WHERE false", &[]).map(|result| serde_json::json!({ "rows": result.rows.len() })))
 }
 
 fn pg_insert(value: &str) -> serde_json::Value {
-    let connection = match open() {
-        Ok(connection) => connection,
-        Err(error) => return serde_json::json!({ "error": error }),
-    };
-    match connection.execute("INSERT INTO probe_rows (value) VALUES ($1)", &[ParameterValue::Str(value.into())]) {
-        Ok(count) => serde_json::json!({ "inserted": count }),
-        Err(error) => serde_json::json!({ "error": format!("{error:?}") }),
-    }
+    on_db(|connection| {
+        connection
+            .execute("INSERT INTO probe_rows (value) VALUES ($1)", &[ParameterValue::Str(value.into())])
+            .map(|count| serde_json::json!({ "inserted": count }))
+    })
 }
 
 /// The process id of the server session the pooled connection is on, which
 /// tells a reused connection from a new one.
 fn pg_backend() -> serde_json::Value {
-    let connection = match open() {
-        Ok(connection) => connection,
-        Err(error) => return serde_json::json!({ "error": error }),
-    };
-    match connection.query("SELECT pg_backend_pid() AS pid", &[]).map(|result| result.rows) {
-        Ok(rows) => match rows.as_slice() {
+    on_db(|connection| {
+        let rows = connection.query("SELECT pg_backend_pid() AS pid", &[])?.rows;
+        Ok(match rows.as_slice() {
             [row] => match row.first() {
                 Some(DbValue::Int32(pid)) => serde_json::json!({ "pid": pid }),
                 Some(other) => serde_json::json!({ "error": describe(other) }),
                 None => serde_json::json!({ "error": "no column" }),
             },
             rows => serde_json::json!({ "error": format!("{} rows", rows.len()) }),
-        },
-        Err(error) => serde_json::json!({ "error": format!("{error:?}") }),
-    }
+        })
+    })
 }
 
 async fn fetch(url: &str) -> serde_json::Value {
